@@ -1,0 +1,5 @@
+import sys
+
+from selfrecon.cli.main import main
+
+sys.exit(main())

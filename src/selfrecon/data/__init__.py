@@ -1,0 +1,1 @@
+"""selfrecon.data"""

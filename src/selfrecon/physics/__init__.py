@@ -1,0 +1,59 @@
+"""How measurements are made: linear operators (A, Aᴴ, A†), noise models, nonlinear physics.
+
+Import operators from here: ``from selfrecon.physics import Inpainting, Physics, GaussianNoise``.
+"""
+
+from selfrecon.physics.base import (
+    Adjoint,
+    Composition,
+    LinearOperator,
+    check_image,
+    conjugate_gradient,
+    inner,
+)
+from selfrecon.physics.complex import complex_channels, magnitude, to_complex, to_real
+from selfrecon.physics.compressed_sensing import CompressedSensing, MatrixOperator
+from selfrecon.physics.inpainting import Denoising, Inpainting
+from selfrecon.physics.noise import (
+    GaussianNoise,
+    NoiseModel,
+    PoissonGaussianNoise,
+    PoissonNoise,
+    build_noise,
+)
+from selfrecon.physics.physics import (
+    OPERATORS,
+    Physics,
+    build_operator,
+    build_physics,
+    register_operator,
+    register_physics,
+)
+
+__all__ = [
+    "Adjoint",
+    "Composition",
+    "CompressedSensing",
+    "Denoising",
+    "GaussianNoise",
+    "Inpainting",
+    "LinearOperator",
+    "MatrixOperator",
+    "NoiseModel",
+    "OPERATORS",
+    "Physics",
+    "PoissonGaussianNoise",
+    "PoissonNoise",
+    "build_noise",
+    "build_operator",
+    "build_physics",
+    "check_image",
+    "complex_channels",
+    "conjugate_gradient",
+    "inner",
+    "magnitude",
+    "register_operator",
+    "register_physics",
+    "to_complex",
+    "to_real",
+]

@@ -1,0 +1,268 @@
+r"""Linear operators: the forward models ``y = A x`` that every other module builds on.
+
+A :class:`LinearOperator` is an ``nn.Module`` whose parameters (masks, matrices, angles, coil maps)
+are buffers, so ``.to(device)`` and ``state_dict()`` carry them. It offers
+
+* ``forward(x)``  — ``A x``
+* ``adjoint(y)``  — ``Aᴴ y`` (the transpose for real operators)
+* ``pinv(y)``     — ``A† y``: a closed form where one exists, otherwise conjugate gradient on the
+  normal equations ``AᴴA x = Aᴴ y`` started at zero, which converges to the minimum-norm
+  least-squares solution (Hestenes & Stiefel 1952; Golub & Van Loan, *Matrix Computations*, §11.3)
+* ``.H``          — the adjoint as an operator, ``A @ B`` — composition, ``norm()`` — ``‖A‖₂`` by
+  power iteration on ``AᴴA``.
+
+Operators are batched over ``(B, C, H, W)`` and never loop over pixels or batch items.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from selfrecon.errors import shape_str
+
+__all__ = [
+    "LinearOperator",
+    "Composition",
+    "Adjoint",
+    "conjugate_gradient",
+    "inner",
+    "check_image",
+    "as_batched_param",
+]
+
+
+def inner(a: Tensor, b: Tensor) -> Tensor:
+    r"""Per-sample real inner product ``Re⟨a, b⟩ = Re Σ conj(a) b`` over all but the batch dimension."""
+    prod = torch.conj(a) * b if a.is_complex() or b.is_complex() else a * b
+    return prod.reshape(prod.shape[0], -1).sum(dim=1).real
+
+
+def _bview(v: Tensor, like: Tensor) -> Tensor:
+    """View a per-sample vector ``(B,)`` so it broadcasts against ``like``."""
+    return v.reshape((-1,) + (1,) * (like.dim() - 1))
+
+
+def conjugate_gradient(
+    apply: callable,
+    b: Tensor,
+    x0: Tensor | None = None,
+    tol: float = 1e-6,
+    max_iter: int = 100,
+) -> Tensor:
+    r"""Solve ``M x = b`` for a Hermitian positive semi-definite ``M`` by conjugate gradients.
+
+    Batched: each sample has its own step sizes; a sample stops moving once its relative residual
+    ``‖r‖/‖b‖`` is below ``tol``. Started at zero on the normal equations ``AᴴA x = Aᴴ y``, the
+    iterates stay in the range of ``Aᴴ`` and converge to the minimum-norm least-squares solution
+    ``A† y`` (Hestenes & Stiefel, J. Res. NBS 1952; Golub & Van Loan, 4th ed., Alg. 11.3.2).
+    """
+    x = torch.zeros_like(b) if x0 is None else x0.clone()
+    r = b - apply(x) if x0 is not None else b.clone()
+    p = r.clone()
+    rs = inner(r, r)
+    b_norm2 = inner(b, b).clamp_min(torch.finfo(rs.dtype).tiny)
+    for _ in range(max_iter):
+        active = rs > (tol**2) * b_norm2
+        if not bool(active.any()):
+            break
+        Mp = apply(p)
+        denom = inner(p, Mp)
+        alpha = torch.where(active & (denom > 0), rs / denom.clamp_min(torch.finfo(rs.dtype).tiny), 0.0)
+        x = x + _bview(alpha, x).to(x.dtype) * p
+        r = r - _bview(alpha, r).to(r.dtype) * Mp
+        rs_new = inner(r, r)
+        beta = torch.where(active, rs_new / rs.clamp_min(torch.finfo(rs.dtype).tiny), 0.0)
+        p = r + _bview(beta, p).to(p.dtype) * p
+        rs = rs_new
+    return x
+
+
+def check_image(x: Tensor, expected: Sequence[int | None], what: str = "images", op: str = "") -> None:
+    """Raise a ``ValueError`` naming both shapes when ``x.shape[1:]`` does not match ``expected``.
+
+    ``expected`` lists ``(C, H, W)`` (or any trailing dims); ``None`` entries match anything.
+    """
+    got = tuple(x.shape[1:])
+    exp = tuple(expected)
+    if len(got) != len(exp) or any(e is not None and g != e for g, e in zip(got, exp, strict=False)):
+        pretty = "(" + ", ".join("*" if e is None else str(e) for e in exp) + ")"
+        name = f"{op} expects" if op else "expected"
+        raise ValueError(
+            f"{what} have shape {shape_str(x.shape)} (per item {shape_str(got)}) but {name} per-item "
+            f"shape {pretty}; resize the data or build the operator for this size"
+        )
+
+
+def as_batched_param(p: Tensor, ndim: int = 4, name: str = "parameter") -> Tensor:
+    """Bring a per-image parameter (e.g. a mask ``(H, W)``) to ``ndim`` dims with a batch axis.
+
+    ``(H, W)`` → ``(1, 1, H, W)``; ``(C, H, W)`` → ``(1, C, H, W)``; ``(B, C, H, W)`` stays. A leading
+    size-1 batch broadcasts over any batch; a leading size-B batch carries per-sample parameters.
+    """
+    if p.dim() > ndim:
+        raise ValueError(f"{name} has shape {shape_str(p.shape)}: at most {ndim} dimensions allowed")
+    while p.dim() < ndim:
+        p = p.unsqueeze(0)
+    return p
+
+
+class LinearOperator(nn.Module):
+    r"""A linear map ``A``; subclasses implement :meth:`forward` and :meth:`adjoint`.
+
+    Attributes subclasses may set:
+
+    * ``complex_input`` — the operator acts on complex images (MRI); :class:`~selfrecon.physics.Physics`
+      converts the network's 2-channel real images at the boundary.
+    * ``name`` — the registry name used in specs (``"inpainting"``, ``"mri"``...).
+    """
+
+    complex_input: bool = False
+    name: str = ""
+
+    # -- the three maps -------------------------------------------------------------------
+    def forward(self, x: Tensor) -> Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def adjoint(self, y: Tensor) -> Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def pinv(self, y: Tensor, tol: float = 1e-6, max_iter: int = 100) -> Tensor:
+        r"""``A† y``; the default runs :func:`conjugate_gradient` on ``AᴴA x = Aᴴ y``."""
+        return self.pinv_cg(y, tol=tol, max_iter=max_iter)
+
+    def pinv_cg(self, y: Tensor, tol: float = 1e-6, max_iter: int = 100) -> Tensor:
+        r"""``A† y`` by conjugate gradient on the normal equations (min-norm least squares)."""
+        b = self.adjoint(y)
+        return conjugate_gradient(lambda v: self.adjoint(self.forward(v)), b, tol=tol, max_iter=max_iter)
+
+    # -- algebra --------------------------------------------------------------------------
+    @property
+    def H(self) -> LinearOperator:  # noqa: N802 - the math name
+        """The adjoint ``Aᴴ`` as an operator."""
+        return Adjoint(self)
+
+    def __matmul__(self, other: LinearOperator) -> LinearOperator:
+        if not isinstance(other, LinearOperator):
+            return NotImplemented
+        return Composition(self, other)
+
+    def normal(self, x: Tensor) -> Tensor:
+        """``AᴴA x``."""
+        return self.adjoint(self.forward(x))
+
+    @torch.no_grad()
+    def norm(
+        self,
+        x_shape: Sequence[int] | None = None,
+        n_iter: int = 50,
+        tol: float = 1e-6,
+        generator: torch.Generator | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> float:
+        r"""Spectral norm ``‖A‖₂ = sqrt(λ_max(AᴴA))`` by power iteration (von Mises 1929).
+
+        ``x_shape`` is one image's shape ``(C, H, W)``; operators that know their input shape
+        (``self.in_shape``) need none.
+        """
+        shape = tuple(x_shape) if x_shape is not None else getattr(self, "in_shape", None)
+        if shape is None:
+            raise ValueError(f"{type(self).__name__}.norm() needs x_shape=(C, H, W)")
+        buf = next(iter(self.buffers()), None)
+        device = buf.device if buf is not None else torch.device("cpu")
+        dtype = dtype or torch.float64
+        if self.complex_input:
+            dtype = torch.complex128 if dtype == torch.float64 else torch.complex64
+        gen_device = generator.device if generator is not None else device
+        x = torch.randn((1, *shape), generator=generator, dtype=dtype, device=gen_device).to(device)
+        x = x / x.abs().pow(2).sum().sqrt()
+        lam = 0.0
+        for _ in range(n_iter):
+            z = self.normal(x)
+            lam_new = float(inner(x, z)[0])
+            nz = float(z.abs().pow(2).sum().sqrt())
+            if nz == 0.0:
+                return 0.0
+            x = z / nz
+            if abs(lam_new - lam) <= tol * max(abs(lam_new), 1e-30):
+                lam = lam_new
+                break
+            lam = lam_new
+        return math.sqrt(max(lam, 0.0))
+
+    # -- measured entries, specs, per-batch parameters ------------------------------------
+    @property
+    def measured_mask(self) -> Tensor | None:
+        """0/1 tensor broadcastable to ``A x`` marking measured entries, or ``None`` (all measured).
+
+        Operators whose output carries structural zeros (inpainting, Cartesian MRI) return their
+        mask: noise is added to measured entries only, and SURE counts only those.
+        """
+        return None
+
+    def config(self) -> dict:
+        """Constructor arguments (tensors allowed) that rebuild this operator with :meth:`from_config`."""
+        raise NotImplementedError(f"{type(self).__name__} does not describe itself yet")
+
+    @classmethod
+    def from_config(cls, config: dict) -> LinearOperator:
+        return cls(**config)
+
+    def spec(self) -> dict:
+        """``{"name": registry name, **config()}``; see :func:`selfrecon.physics.build_operator`."""
+        return {"name": self.name, **self.config()}
+
+    def update(self, **params: Tensor) -> LinearOperator:
+        """A new operator of the same kind with some parameters replaced (e.g. a batch's masks)."""
+        cfg = self.config()
+        unknown = set(params) - set(cfg)
+        if unknown:
+            raise ValueError(
+                f"{type(self).__name__} has no parameter(s) {sorted(unknown)}; it has {sorted(cfg)}"
+            )
+        cfg.update(params)
+        ref = next(iter(self.buffers()), None)
+        op = type(self).from_config(cfg)
+        return op.to(ref.device) if ref is not None else op
+
+
+class Composition(LinearOperator):
+    """``(A @ B) x = A(B x)``; adjoint ``Bᴴ Aᴴ``; pinv by conjugate gradient."""
+
+    def __init__(self, outer: LinearOperator, inner_op: LinearOperator):
+        super().__init__()
+        self.outer = outer
+        self.inner_op = inner_op
+        self.complex_input = inner_op.complex_input
+        self.in_shape = getattr(inner_op, "in_shape", None)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.outer(self.inner_op(x))
+
+    def adjoint(self, y: Tensor) -> Tensor:
+        return self.inner_op.adjoint(self.outer.adjoint(y))
+
+    @property
+    def measured_mask(self) -> Tensor | None:
+        return self.outer.measured_mask
+
+
+class Adjoint(LinearOperator):
+    """``Aᴴ`` as an operator: forward and adjoint swapped."""
+
+    def __init__(self, op: LinearOperator):
+        super().__init__()
+        self.op = op
+
+    def forward(self, y: Tensor) -> Tensor:
+        return self.op.adjoint(y)
+
+    def adjoint(self, x: Tensor) -> Tensor:
+        return self.op.forward(x)
+
+    @property
+    def H(self) -> LinearOperator:  # noqa: N802
+        return self.op

@@ -1,0 +1,165 @@
+r"""``Physics`` = a forward operator + a noise model: the full measurement process.
+
+Everything downstream (losses, models, the Trainer) talks to a :class:`Physics`, never to a bare
+operator, because this is where two conventions are enforced once:
+
+* **real images at the boundary** — networks produce real tensors; for complex operators (MRI) the
+  image travels as ``2C`` real channels (see :mod:`selfrecon.physics.complex`) and is converted here;
+* **measured entries** — operators with structural zeros in their output (inpainting masks, k-space
+  masks) expose ``measured_mask``; noise is added only there and ``y`` is exactly zero elsewhere.
+
+Nonlinear measurement models (low-dose CT) subclass :class:`Physics` and add ``linearize(y)``.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import Tensor, nn
+
+from selfrecon.physics.base import LinearOperator
+from selfrecon.physics.complex import complex_channels, magnitude, to_complex, to_real
+from selfrecon.physics.noise import NoiseModel, build_noise
+
+__all__ = ["Physics", "register_operator", "build_operator", "build_physics", "OPERATORS"]
+
+OPERATORS: dict[str, type[LinearOperator]] = {}
+PHYSICS: dict[str, type[Physics]] = {}
+
+
+def register_operator(name: str):
+    """Class decorator: make an operator buildable from a spec ``{"name": name, ...}``."""
+
+    def deco(cls):
+        cls.name = name
+        OPERATORS[name] = cls
+        return cls
+
+    return deco
+
+
+def register_physics(name: str):
+    """Class decorator for nonlinear :class:`Physics` subclasses buildable from a spec."""
+
+    def deco(cls):
+        cls.kind = name
+        PHYSICS[name] = cls
+        return cls
+
+    return deco
+
+
+def build_operator(spec: dict) -> LinearOperator:
+    """Build an operator from ``{"name": ..., **constructor arguments}`` (tensors allowed)."""
+    spec = dict(spec)
+    name = spec.pop("name", None)
+    if name not in OPERATORS:
+        raise ValueError(f"unknown operator {name!r}; choose one of {sorted(OPERATORS)}")
+    return OPERATORS[name].from_config(spec)
+
+
+class Physics(nn.Module):
+    r"""The measurement process ``y = N(A x)``.
+
+    Parameters
+    ----------
+    operator : LinearOperator
+        ``A``.
+    noise : NoiseModel or None
+        ``N``; ``None`` means noiseless measurements (SURE losses then refuse to run).
+    """
+
+    kind = "linear"
+
+    def __init__(self, operator: LinearOperator, noise: NoiseModel | None = None):
+        super().__init__()
+        if not isinstance(operator, LinearOperator):
+            raise TypeError(f"operator must be a selfrecon LinearOperator, got {type(operator).__name__}")
+        self.operator = operator
+        self.noise = noise
+
+    # -- image-domain conventions ---------------------------------------------------------
+    @property
+    def is_complex(self) -> bool:
+        """True when images are complex (carried as 2 real channels outside physics)."""
+        return bool(self.operator.complex_input)
+
+    def prepare_image(self, x: Tensor) -> Tensor:
+        """Bring a real ground-truth image to the network's layout (adds a zero imaginary part for MRI)."""
+        return complex_channels(x) if self.is_complex else x
+
+    def display(self, x: Tensor) -> Tensor:
+        """The image a person looks at and metrics compare: magnitude for complex, as is otherwise."""
+        return magnitude(x) if self.is_complex else x
+
+    # -- the maps, at the real-image boundary ---------------------------------------------
+    def A(self, x: Tensor) -> Tensor:  # noqa: N802 - the math name
+        """``A x`` for a network-layout image ``x``."""
+        return self.operator(to_complex(x) if self.is_complex else x)
+
+    def A_adjoint(self, y: Tensor) -> Tensor:  # noqa: N802
+        """``Aᴴ y`` in network layout."""
+        return to_real(self.operator.adjoint(y))
+
+    def A_dagger(self, y: Tensor) -> Tensor:  # noqa: N802
+        """``A† y`` in network layout (the linear reconstruction every model starts from)."""
+        return to_real(self.operator.pinv(y))
+
+    @property
+    def measured_mask(self) -> Tensor | None:
+        return self.operator.measured_mask
+
+    def noisy(self, u: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """Apply the noise model to clean measurements ``u``, on measured entries only."""
+        y = self.noise.sample(u, generator) if self.noise is not None else u.clone()
+        mask = self.measured_mask
+        if mask is not None:
+            y = y * mask.to(y.dtype if not y.is_complex() else y.real.dtype)
+        return y
+
+    def measure(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """Simulate ``y = N(A x)`` for a network-layout image ``x`` (see :meth:`prepare_image`)."""
+        return self.noisy(self.A(x), generator)
+
+    def forward(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        return self.measure(x, generator)
+
+    # -- description and per-batch parameters ---------------------------------------------
+    def spec(self) -> dict:
+        """``{"kind": ..., "operator": operator spec, "noise": noise spec or None}`` (tensors allowed)."""
+        return {
+            "kind": self.kind,
+            "operator": self.operator.spec(),
+            "noise": self.noise.spec() if self.noise is not None else None,
+        }
+
+    def update(self, **params: Tensor) -> Physics:
+        """A shallow copy whose operator has some parameters replaced (e.g. this batch's masks).
+
+        Noise parameters ``sigma``/``gain`` given here (per-sample tensors) replace the noise model's.
+        """
+        new = copy.copy(self)
+        nn.Module.__init__(new)  # fresh module registries, then re-attach children
+        noise_params = {k: params.pop(k) for k in ("sigma", "gain") if k in params}
+        new.operator = self.operator.update(**params) if params else self.operator
+        new.noise = self.noise.update(**noise_params) if noise_params and self.noise is not None else self.noise
+        for k, v in self.__dict__.items():
+            if k not in new.__dict__ and not k.startswith("_"):
+                new.__dict__[k] = v
+        return new
+
+    def extra_repr(self) -> str:
+        return f"kind={self.kind!r}"
+
+
+def build_physics(spec: dict) -> Physics:
+    """Inverse of :meth:`Physics.spec`: ``{"kind", "operator", "noise"}`` → a :class:`Physics`."""
+    spec = dict(spec)
+    kind = spec.pop("kind", "linear")
+    noise = build_noise(spec.get("noise"))
+    if kind == "linear":
+        return Physics(build_operator(spec["operator"]), noise)
+    if kind not in PHYSICS:
+        raise ValueError(f"unknown physics kind {kind!r}; choose 'linear' or one of {sorted(PHYSICS)}")
+    return PHYSICS[kind].from_spec(spec)
