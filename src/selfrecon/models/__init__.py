@@ -1,1 +1,41 @@
-"""selfrecon.models"""
+"""Reconstruction networks and wrappers: ``f(y, physics) -> x_hat`` in network layout.
+
+``UNet`` and ``DnCNN`` are image-to-image backbones; ``ArtifactRemoval(backbone)`` gives
+``f(y) = G(A† y)``; ``summary(model)`` prints parameter counts.
+"""
+
+from selfrecon.models.artifact import ArtifactRemoval
+from selfrecon.models.base import (
+    MODELS,
+    build_model,
+    count_parameters,
+    model_spec,
+    register_model,
+    summary,
+)
+from selfrecon.models.dncnn import DnCNN
+from selfrecon.models.unet import UNet
+
+register_model("unet", UNet)
+register_model("dncnn", DnCNN)
+register_model("artifact_removal", ArtifactRemoval)
+
+__all__ = [
+    "MODELS",
+    "ArtifactRemoval",
+    "DnCNN",
+    "UNet",
+    "build_model",
+    "count_parameters",
+    "model_spec",
+    "register_model",
+    "summary",
+]
+
+try:  # written by the losses helper (J-invariant wrapper over losses.masking.GridMasker)
+    from selfrecon.models.jinvariant import JInvariant  # noqa: F401
+except ImportError:  # pragma: no cover - until it lands
+    pass
+else:
+    register_model("jinvariant", JInvariant)
+    __all__.append("JInvariant")
