@@ -31,6 +31,7 @@ __all__ = [
     "conjugate_gradient",
     "inner",
     "check_image",
+    "check_device",
     "as_batched_param",
 ]
 
@@ -95,6 +96,24 @@ def check_image(x: Tensor, expected: Sequence[int | None], what: str = "images",
             f"{what} have shape {shape_str(x.shape)} (per item {shape_str(got)}) but {name} per-item "
             f"shape {pretty}; resize the data or build the operator for this size"
         )
+
+
+def check_device(x: Tensor, ref: Tensor, op: str = "operator") -> None:
+    """Raise a ``ValueError`` when ``x`` is not on the device of the operator's parameter ``ref``."""
+    if x.device != ref.device:
+        raise ValueError(
+            f"{op} parameters are on {ref.device} but the input of shape {shape_str(x.shape)} is on "
+            f"{x.device}; move one of them with .to(device)"
+        )
+
+
+def _cache_key(t: Tensor) -> tuple:
+    """Identify a parameter's current contents cheaply (storage, in-place version, device, dtype)."""
+    try:
+        version = t._version
+    except RuntimeError:  # inference-mode tensors have no version counter and cannot be mutated
+        version = -1
+    return (t.device, t.dtype, t.data_ptr(), version)
 
 
 def as_batched_param(p: Tensor, ndim: int = 4, name: str = "parameter") -> Tensor:

@@ -7,7 +7,7 @@ import math
 import torch
 from torch import Tensor
 
-from selfrecon.physics.base import LinearOperator, check_image
+from selfrecon.physics.base import LinearOperator, _cache_key, check_device, check_image
 from selfrecon.physics.physics import register_operator
 
 __all__ = ["CompressedSensing", "MatrixOperator"]
@@ -32,9 +32,17 @@ class MatrixOperator(LinearOperator):
         self.in_shape = shape
         self.register_buffer("matrix", matrix)
         self._pinv_cache: Tensor | None = None
+        self._pinv_key: tuple | None = None
 
     def forward(self, x: Tensor) -> Tensor:
         check_image(x, self.in_shape, op=type(self).__name__)
+        if x.is_complex() and not self.matrix.is_complex():
+            # .to(real dtype) would silently drop the imaginary part
+            raise ValueError(
+                f"{type(self).__name__} has a real matrix but the images of shape "
+                f"{tuple(x.shape)} are complex ({x.dtype}); pass real images"
+            )
+        check_device(x, self.matrix, type(self).__name__)
         return x.reshape(x.shape[0], -1).to(self.matrix.dtype) @ self.matrix.T
 
     def adjoint(self, y: Tensor) -> Tensor:
@@ -46,11 +54,13 @@ class MatrixOperator(LinearOperator):
 
     def _pinv_matrix(self) -> Tensor:
         M = self.matrix
-        c = self._pinv_cache
-        if c is None or c.device != M.device or c.dtype != M.dtype:
-            c = torch.linalg.pinv(M.double()).to(M.dtype)
-            self._pinv_cache = c
-        return c
+        # Keyed on the storage and its version counter too: load_state_dict() copies a new matrix
+        # into the same buffer in place, which must not leave a stale pseudo-inverse behind.
+        key = _cache_key(M)
+        if self._pinv_cache is None or self._pinv_key != key:
+            self._pinv_cache = torch.linalg.pinv(M.double()).to(M.dtype)
+            self._pinv_key = key
+        return self._pinv_cache
 
     def pinv(self, y: Tensor, tol: float = 1e-6, max_iter: int = 100) -> Tensor:
         if y.dim() != 2 or y.shape[1] != self.matrix.shape[0]:

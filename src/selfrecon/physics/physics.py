@@ -139,11 +139,23 @@ class Physics(nn.Module):
 
         Noise parameters ``sigma``/``gain`` given here (per-sample tensors) replace the noise model's.
         """
-        new = copy.copy(self)
-        nn.Module.__init__(new)  # fresh module registries, then re-attach children
         noise_params = {k: params.pop(k) for k in ("sigma", "gain") if k in params}
+        if noise_params and self.noise is None:
+            raise ValueError(
+                f"update() got noise parameter(s) {sorted(noise_params)} but this physics is "
+                "noiseless; build it with a noise model to give per-sample noise levels"
+            )
+        new = copy.copy(self)
+        nn.Module.__init__(new)  # fresh module registries, so the copy never mutates the original
+        # Module.__init__ resets the training flag and empties the registries: carry them over
+        # (subclasses such as nonlinear physics may hold their own buffers and submodules).
+        new.training = self.training
+        for name, buf in self._buffers.items():
+            new.register_buffer(name, buf, persistent=name not in self._non_persistent_buffers_set)
+        for name, mod in self._modules.items():
+            new._modules[name] = mod
         new.operator = self.operator.update(**params) if params else self.operator
-        new.noise = self.noise.update(**noise_params) if noise_params and self.noise is not None else self.noise
+        new.noise = self.noise.update(**noise_params) if noise_params else self.noise
         for k, v in self.__dict__.items():
             if k not in new.__dict__ and not k.startswith("_"):
                 new.__dict__[k] = v
