@@ -7,13 +7,16 @@ from selfrecon.physics.base import (
     Adjoint,
     Composition,
     LinearOperator,
+    check_device,
     check_image,
     conjugate_gradient,
     inner,
 )
+from selfrecon.physics.blur import Blur, Downsampling, gaussian_kernel, motion_kernel
 from selfrecon.physics.complex import complex_channels, magnitude, to_complex, to_real
 from selfrecon.physics.compressed_sensing import CompressedSensing, MatrixOperator
 from selfrecon.physics.inpainting import Denoising, Inpainting
+from selfrecon.physics.mri import MRI, MultiCoilMRI, birdcage_maps, fft2c, ifft2c, mri_mask
 from selfrecon.physics.noise import (
     GaussianNoise,
     NoiseModel,
@@ -29,8 +32,22 @@ from selfrecon.physics.physics import (
     register_operator,
     register_physics,
 )
+from selfrecon.physics.spc import SinglePixelCamera, fwht
 
 __all__ = [
+    "check_device",
+    "fwht",
+    "SinglePixelCamera",
+    "mri_mask",
+    "ifft2c",
+    "fft2c",
+    "birdcage_maps",
+    "MultiCoilMRI",
+    "MRI",
+    "motion_kernel",
+    "gaussian_kernel",
+    "Downsampling",
+    "Blur",
     "Adjoint",
     "Composition",
     "CompressedSensing",
