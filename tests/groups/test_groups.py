@@ -97,9 +97,12 @@ def test_per_image_draws_differ_and_seed_reproduces(G):
     a = G.sample(32, torch.Generator().manual_seed(3), img_shape=(8, 8))
     b = G.sample(32, torch.Generator().manual_seed(3), img_shape=(8, 8))
     c = G.sample(32, torch.Generator().manual_seed(4), img_shape=(8, 8))
-    flat = lambda g: torch.cat(
-        [t.reshape(32, -1).float() for t in (g if isinstance(g, tuple) else (g,))], 1
-    )  # noqa: E731
+
+    def flat(g):
+        return torch.cat(
+            [t.reshape(32, -1).float() for t in (g if isinstance(g, tuple) else (g,))], 1
+        )
+
     assert torch.equal(flat(a), flat(b))
     assert not torch.equal(flat(a), flat(c))
     assert torch.unique(flat(a), dim=0).shape[0] > 1  # one element per image, not per batch

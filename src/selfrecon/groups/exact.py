@@ -130,7 +130,7 @@ class Shift(_PixelGroup):
 
 @register_group("rotate90")
 class Rotate90(_PixelGroup):
-    r"""Rotations by ``k · 90°``, ``k ∈ {0, 1, 2, 3}``; ``T_k x = torch.rot90(x, k, dims=(-2, -1))``.
+    r"""Rotations by ``k · 90°``, ``k ∈ {0, 1, 2, 3}``: ``T_k x = torch.rot90(x, k, (-2, -1))``.
 
     The cyclic group of order 4 (EI/REI use rotations for CT and MRI, Chen et al. 2021/2022).
     Square images only: a quarter turn maps an H×W grid onto a W×H grid.
