@@ -174,7 +174,7 @@ def test_products_of_interpolating_groups(rng):
     gi = G.compose(g, G.inverse(g))
     assert torch.allclose(gi[0], torch.zeros(4), atol=1e-6) and torch.allclose(gi[1], torch.ones(4))
     with pytest.raises(NotImplementedError, match="commute"):
-        (Shift() * Rotate()).inverse(((Shift() * Rotate()).sample(2, rng, img_shape=(4, 4))))
+        (Shift() * Rotate()).inverse((Shift() * Rotate()).sample(2, rng, img_shape=(4, 4)))
     with pytest.raises(ValueError, match="infinite"):
         G.elements()
 
