@@ -33,6 +33,7 @@ from selfrecon.physics.physics import (
     register_physics,
 )
 from selfrecon.physics.spc import SinglePixelCamera, fwht
+from selfrecon.physics.tomography import LowDoseCT, Tomography
 
 __all__ = [
     "check_device",
@@ -48,6 +49,8 @@ __all__ = [
     "gaussian_kernel",
     "Downsampling",
     "Blur",
+    "LowDoseCT",
+    "Tomography",
     "Adjoint",
     "Composition",
     "CompressedSensing",
