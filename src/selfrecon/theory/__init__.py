@@ -1,1 +1,26 @@
-"""selfrecon.theory"""
+"""Identifiability: can this operator and group be learned from measurements alone?
+
+The sensing theorems of Tachella, Chen & Davies (JMLR 2023) made computable:
+:func:`identifiability` returns a :class:`Report` (rank of the stacked operator, the bound
+``m ≥ max_j c_j/s_j``, a verdict, the reason and the groups that would work); :func:`quick_check` is
+the time-boxed version used by the Trainer and the CLI.
+"""
+
+from selfrecon.theory.characters import character_table, multiplicities
+from selfrecon.theory.identifiability import (
+    VERDICTS,
+    Report,
+    candidate_groups,
+    identifiability,
+    quick_check,
+)
+
+__all__ = [
+    "Report",
+    "VERDICTS",
+    "candidate_groups",
+    "character_table",
+    "identifiability",
+    "multiplicities",
+    "quick_check",
+]
