@@ -8,7 +8,7 @@
 * :func:`simulate`, :class:`MeasurementSet`, :func:`assemble` — measurement sets on disk.
 """
 
-from selfrecon.data.builtin import (
+from selfrecon.data.builtin_datasets import (
     BUILTIN_NAMES,
     NATURAL_TEST,
     NATURAL_TRAIN,

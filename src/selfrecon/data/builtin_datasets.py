@@ -103,7 +103,8 @@ _DEFAULT_N = {"natural": {"train": 1024, "test": 128}, "ellipses": {"train": 102
 class BuiltinDataset(Dataset):
     """A map-style dataset of ``(C, H, W)`` float32 images in ``[0, 1]``, computed per index.
 
-    Attributes: ``name``, ``split``, ``shape`` (one item's ``(C, H, W)``), ``source`` (the file(s)
+    ``natural`` crops also have ``origin(i)`` → ``(photograph, top, left)``; ``mnist``/``usps-like``
+    have ``labels``. Attributes: ``name``, ``split``, ``shape`` (one item's ``(C, H, W)``), ``source`` (the file(s)
     or procedure it comes from) and ``names`` (a short name per item, e.g. ``"mnist-train-00012"``).
     """
 
@@ -217,18 +218,25 @@ def _natural(split: str, size: tuple[int, int], n: int | None, channels: int, se
     n = _check_n(n, None, "natural", split)
     sid = _SPLITS[split]
 
-    def get(i: int) -> Tensor:
+    def locate(i: int) -> tuple[str, int, int]:
+        """(photograph, top, left) of crop ``i``."""
         g = item_generator(seed, sid, i)
-        crop = None
         for _ in range(8):  # reject almost-flat crops (sky, black retina background)
             k = int(torch.randint(len(images), (1,), generator=g))
             a = images[k][1]
             top = int(torch.randint(a.shape[1] - size[0] + 1, (1,), generator=g))
             left = int(torch.randint(a.shape[2] - size[1] + 1, (1,), generator=g))
-            crop = a[:, top : top + size[0], left : left + size[1]]
-            if float(crop.std()) > 0.02:
+            if float(a[:, top : top + size[0], left : left + size[1]].std()) > 0.02:
                 break
-        return _as_tensor(crop)
+        return images[k][0], top, left
+
+    by_name = dict(images)
+
+    def get(i: int) -> Tensor:
+        f, top, left = locate(i)
+        return _as_tensor(by_name[f][:, top : top + size[0], left : left + size[1]])
+
+    get.locate = locate  # type: ignore[attr-defined]
 
     src = ", ".join(f for f, _ in images)
     return n, (channels, *size), get, f"scikit-image photographs ({src}) in {_skimage_data_dir()}"
@@ -273,8 +281,10 @@ def _mnist_ds(name: str, split: str, size: tuple[int, int], n: int | None, seed:
         a = images[idx[i]].astype(np.float32)[None] / 255.0
         if usps:
             # USPS digits fill their 16×16 frame while MNIST's sit in a 20×20 box inside 28×28: keep
-            # the centre 24×24 (<0.5% of ink lies outside) and area-average 3:2 to 16×16.
-            a = resize(_as_tensor(a[:, 2:26, 2:26]), (16, 16)).numpy()
+            # the centre 24×24 (<0.5% of ink lies outside) and area-average 3:2 to 16×16 (exact
+            # pixel-area weights: replicate each pixel 2×2, then average 3×3 blocks).
+            c = _as_tensor(a[:, 2:26, 2:26]).repeat_interleave(2, -1).repeat_interleave(2, -2)
+            a = torch.nn.functional.avg_pool2d(c[None], 3)[0].numpy()
         t = _as_tensor(a)
         if tuple(t.shape[-2:]) != size:
             t = resize(t, size)
@@ -390,7 +400,12 @@ def _ellipses(split: str, size: tuple[int, int], n: int | None, seed: int):
     def get(i: int) -> Tensor:
         return ellipse_phantom(size, item_generator(seed, sid, i))
 
-    return n, (1, *size), get, "procedural random ellipses (selfrecon.data.builtin.ellipse_phantom)"
+    return (
+        n,
+        (1, *size),
+        get,
+        "procedural random ellipses (selfrecon.data.builtin_datasets.ellipse_phantom)",
+    )
 
 
 # -- single images ----------------------------------------------------------------------------
@@ -490,6 +505,8 @@ def builtin(
         out = _single(key, hw, n, _ct_array, str(_ct_path()))
     count, shape, get, source = out
     ds = BuiltinDataset(key, split, count, shape, get, source)
+    if hasattr(get, "locate"):
+        ds.origin = get.locate  # type: ignore[attr-defined]
     if hasattr(get, "labels"):
         ds.labels = torch.as_tensor(get.labels)  # type: ignore[attr-defined]
     return ds
