@@ -104,8 +104,9 @@ class BuiltinDataset(Dataset):
     """A map-style dataset of ``(C, H, W)`` float32 images in ``[0, 1]``, computed per index.
 
     ``natural`` crops also have ``origin(i)`` → ``(photograph, top, left)``; ``mnist``/``usps-like``
-    have ``labels``. Attributes: ``name``, ``split``, ``shape`` (one item's ``(C, H, W)``), ``source`` (the file(s)
-    or procedure it comes from) and ``names`` (a short name per item, e.g. ``"mnist-train-00012"``).
+    have ``labels``. Attributes: ``name``, ``split``, ``shape`` (one item's ``(C, H, W)``),
+    ``source`` (the file(s) or procedure it comes from) and ``names`` (a short name per item, e.g.
+    ``"mnist-train-00012"``).
     """
 
     def __init__(

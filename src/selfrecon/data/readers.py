@@ -103,9 +103,9 @@ def _stack(a: np.ndarray, axis: int) -> Iterator[tuple[str, np.ndarray]]:
 def _read_raw(path: Path, axis: int, key: str | None) -> Iterator[tuple[str, np.ndarray]]:
     suf = suffix_of(path)
     if suf in (".png", ".jpg", ".jpeg", ".bmp"):
-        import skimage.io
+        import imageio.v3 as iio  # installed with scikit-image
 
-        a = np.asarray(skimage.io.imread(str(path)))
+        a = np.asarray(iio.imread(str(path), plugin="pillow"))
         yield from _stack(_scale_int(a), axis)
     elif suf in (".tif", ".tiff"):
         import tifffile
@@ -237,10 +237,10 @@ def write_image(path: str | Path, array, overwrite: bool = False) -> Path:
         raise DataError(f"{path}: cannot write an array of shape {shape_str(a.shape)} as an image")
     path.parent.mkdir(parents=True, exist_ok=True)
     if suf == ".png":
-        import skimage.io
+        import imageio.v3 as iio
 
         u8 = np.round(np.clip(np.nan_to_num(a), 0.0, 1.0) * 255.0).astype(np.uint8)
-        skimage.io.imsave(str(path), u8, check_contrast=False)
+        iio.imwrite(str(path), u8, extension=".png")
     elif suf in (".tif", ".tiff"):
         import tifffile
 
