@@ -255,7 +255,9 @@ class Composition(LinearOperator):
         super().__init__()
         self.outer = outer
         self.inner_op = inner_op
-        self.complex_input = inner_op.complex_input
+        # complex if either factor is: Aᴴ of a complex outer map returns complex images even when
+        # the inner map is real (e.g. MRI @ Inpainting), so the image domain must be complex
+        self.complex_input = inner_op.complex_input or outer.complex_input
         self.in_shape = getattr(inner_op, "in_shape", None)
 
     def forward(self, x: Tensor) -> Tensor:
