@@ -28,7 +28,7 @@ from selfrecon.classical.denoisers import (
     tv,
     wavelet,
 )
-from selfrecon.classical.files import calibrate_files, read_image, write_image
+from selfrecon.classical.files import calibrate_files
 from selfrecon.classical.jinvariant import j_invariant
 
 __all__ = [
@@ -46,9 +46,7 @@ __all__ = [
     "nlmeans",
     "parse_grid",
     "psnr",
-    "read_image",
     "shrink",
     "tv",
     "wavelet",
-    "write_image",
 ]

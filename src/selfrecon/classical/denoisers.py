@@ -94,10 +94,38 @@ def _median(image: np.ndarray, radius: int, donut: bool) -> np.ndarray:
     fp = disk_footprint(radius, donut=donut)
     if image.ndim == 3:  # filter each channel on its own
         fp = fp[:, :, None]
-    # mode="mirror" (d c b | a b c d) never maps an out-of-image neighbour onto the centre pixel,
-    # so the donut stays J-invariant at the border; "reflect"/"nearest" (what skimage.filters.median
-    # uses by default) would copy the centre pixel into its own neighbourhood at the edges.
-    return ndimage.median_filter(image, footprint=fp, mode="mirror")
+    out = ndimage.median_filter(image, footprint=fp, mode="nearest")
+    if donut:
+        _wrap_frame(out, image, fp, radius)
+    return out
+
+
+def _wrap_frame(out: np.ndarray, image: np.ndarray, fp: np.ndarray, r: int) -> None:
+    """Recompute the outermost rows/columns of a donut median with periodic boundaries.
+
+    Every padding that copies image values (``nearest``, ``reflect``, ``mirror``) maps some
+    out-of-image neighbour back onto the centre pixel, which breaks J-invariance there: with
+    ``nearest`` (scikit-image's default, used by the Noise2Self notebook) this happens exactly on
+    the one-pixel frame; with ``mirror`` on a band of width r/2. Periodic (``wrap``) padding
+    never maps an offset ``0 < |d| ≤ r < size`` onto the centre, so the frame is recomputed with it
+    and the donut median is J-invariant on every pixel; the interior keeps the ``nearest`` boundary.
+    """
+    h, w = image.shape[:2]
+    if min(h, w) <= r:
+        raise ConfigError(
+            f"median radius {r} needs an image larger than {r}×{r} pixels, got {h}×{w}"
+        )
+    pad = [(r, r), (r, r)] + [(0, 0)] * (image.ndim - 2)
+    p = np.pad(image, pad, mode="wrap")
+    k = 2 * r + 1
+
+    def strip(rows: slice, cols: slice) -> np.ndarray:
+        return ndimage.median_filter(p[rows, cols], footprint=fp, mode="nearest")
+
+    out[0] = strip(slice(0, k), slice(None))[r, r : r + w]
+    out[-1] = strip(slice(h - 1, h - 1 + k), slice(None))[r, r : r + w]
+    out[:, 0] = strip(slice(None), slice(0, k))[r : r + h, r]
+    out[:, -1] = strip(slice(None), slice(w - 1, w - 1 + k))[r : r + h, r]
 
 
 def donut_median(image: np.ndarray, radius: float) -> np.ndarray:

@@ -13,84 +13,35 @@ from pathlib import Path
 import numpy as np
 
 from selfrecon.classical.calibrate import Result, calibrate, parse_grid
+from selfrecon.data.readers import read_image, write_image
 from selfrecon.errors import DataError, shape_str
 
-__all__ = ["calibrate_files", "read_image", "write_image", "OUTPUT_NAMES"]
+__all__ = ["calibrate_files", "OUTPUT_NAMES"]
 
 OUTPUT_NAMES = ("denoised.png", "denoised.npy", "calibration.csv", "calibration.png")
 _TIFF = (".tif", ".tiff")
-_SUPPORTED = (".png", ".jpg", ".jpeg", ".bmp", ".npy", *_TIFF)
 
 
-def read_image(path: str | Path, what: str = "image") -> tuple[np.ndarray, float]:
-    """Read PNG/JPEG/BMP (scikit-image), TIFF (tifffile) or NPY into a float64 ``(H, W)`` /
-    ``(H, W, C)`` array. Integer images are scaled to [0, 1] (``img_as_float``); float data keep
-    their values. Returns ``(image, data_range)`` with data_range 1 for integer files and
-    ``max(1, max − min)`` for float data. Channel-first NPY/TIFF ``(C, H, W)`` with C ≤ 4 are
-    transposed; an alpha channel is dropped."""
+def _read(path: str | Path, what: str) -> tuple[np.ndarray, float]:
+    """Read one image with :func:`selfrecon.data.readers.read_image` (integer files scaled to
+    [0, 1], float files as stored) and lay it out ``(H, W)`` / ``(H, W, C)`` float64, alpha dropped.
+    Returns ``(image, data_range)``: 1 for data within [-0.5, 1.5], else ``max − min``."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{what} not found: {path}; check the path")
-    ext = path.suffix.lower()
-    if ext not in _SUPPORTED:
-        raise DataError(
-            f"cannot read {what} {path}: unsupported extension {ext!r}; use PNG, TIFF or NPY"
-        )
-    try:
-        if ext == ".npy":
-            a = np.load(path, allow_pickle=False)
-        elif ext in _TIFF:
-            import tifffile
-
-            a = tifffile.imread(path)
-        else:
-            from skimage import io
-
-            a = io.imread(path)
-    except Exception as err:  # unreadable / corrupt file: say which and why, in one line
-        raise DataError(f"cannot read {what} {path}: {err}") from err
-    a = np.asarray(a)
-    a = np.squeeze(a)
-    if a.ndim == 3 and a.shape[0] <= 4 < min(a.shape[1:]):
-        a = np.moveaxis(a, 0, -1)  # (C, H, W) → (H, W, C)
-    if a.ndim == 3 and a.shape[-1] in (2, 4):
-        a = a[..., :-1]  # drop alpha (grey+alpha or RGBA)
-    if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[-1] > 4):
-        raise DataError(
-            f"{what} {path} has shape {shape_str(a.shape)}; expected one image (H, W) or (H, W, C)"
-        )
-    if np.issubdtype(a.dtype, np.integer) or a.dtype == bool:
-        from skimage.util import img_as_float
-
-        return img_as_float(a).astype(np.float64), 1.0
-    if not np.issubdtype(a.dtype, np.floating):
-        raise DataError(f"{what} {path} has data type {a.dtype}; expected numbers")
-    a = a.astype(np.float64)
+    a = np.asarray(read_image(path), np.float64)  # (C, H, W)
+    if a.shape[0] in (2, 4):
+        a = a[:-1]  # grey+alpha / RGBA: drop alpha
+    a = a[0] if a.shape[0] == 1 else np.moveaxis(a, 0, -1)
     if not np.isfinite(a).all():
         raise DataError(f"{what} {path} contains NaN or infinite values")
-    return a, max(1.0, float(a.max() - a.min()))
+    lo, hi = float(a.min()), float(a.max())
+    return a, 1.0 if (lo >= -0.5 and hi <= 1.5) else max(hi - lo, 1e-12)
 
 
-def write_image(path: str | Path, image: np.ndarray) -> Path:
-    """Write ``image`` as 8-bit PNG (values clipped to [0, 1]; data outside [0, 1] are min–max
-    scaled first), as float32 NPY, or as float32 TIFF, chosen by the extension."""
-    path = Path(path)
-    ext = path.suffix.lower()
-    if ext == ".npy":
-        np.save(path, np.asarray(image, np.float32))
-    elif ext in _TIFF:
-        import tifffile
-
-        tifffile.imwrite(path, np.asarray(image, np.float32))
-    else:
-        from skimage import io
-
-        a = np.asarray(image, np.float64)
-        lo, hi = float(a.min()), float(a.max())
-        if lo < -0.05 or hi > 1.05:  # not a [0, 1] image: scale for display
-            a = (a - lo) / (hi - lo) if hi > lo else np.zeros_like(a)
-        io.imsave(path, np.round(np.clip(a, 0, 1) * 255).astype(np.uint8), check_contrast=False)
-    return path
+def _write(path: Path, image: np.ndarray, overwrite: bool) -> None:
+    chw = image[None] if image.ndim == 2 else np.moveaxis(image, -1, 0)
+    write_image(path, chw.astype(np.float32), overwrite=overwrite)
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -113,20 +64,21 @@ def calibrate_files(
 ) -> Result:
     """Calibrate ``denoiser`` on the image at ``noisy_path`` and write into ``out_dir``:
 
-    * ``denoised.png`` (8-bit, for viewing) and ``denoised.npy`` (float32; also ``denoised.tif``
-      when the input is a TIFF) — the plain denoiser at the chosen parameter;
+    * ``denoised.png`` (8-bit, clipped to [0, 1], for viewing) and ``denoised.npy`` (float32; also
+      ``denoised.tif`` when the input is a TIFF) — the plain denoiser at the chosen parameter;
     * ``calibration.csv`` — the curve (and ground-truth MSE/PSNR with ``truth_path``);
     * ``calibration.png`` — the plot.
 
-    Existing outputs are refused unless ``overwrite``; an output that is one of the inputs is
-    refused always.
+    Files are read and written by :mod:`selfrecon.data.readers` (PNG/JPEG, TIFF, NPY, …).
+    Existing outputs are refused unless ``overwrite`` (checked before any work); an output that is
+    one of the inputs is refused always.
     """
     noisy_path = Path(noisy_path)
     params = parse_grid(grid) if grid is not None else None  # fail on a bad grid before any work
-    y, data_range = read_image(noisy_path, "noisy image")
+    y, data_range = _read(noisy_path, "noisy image")
     x = None
     if truth_path is not None:
-        x, _ = read_image(truth_path, "ground truth")
+        x, _ = _read(truth_path, "ground truth")
         if x.shape != y.shape:
             raise DataError(
                 f"ground truth {truth_path} has shape {shape_str(x.shape)} but the noisy image is "
@@ -168,5 +120,5 @@ def calibrate_files(
         elif o.name == "calibration.png":
             result.plot(o)
         else:
-            write_image(o, result.denoised)
+            _write(o, result.denoised, overwrite)
     return result
