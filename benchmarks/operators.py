@@ -107,7 +107,8 @@ def main() -> None:
         )
 
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"\nthreads={args.threads} batch={b} repeats={r} torch={torch.__version__} load={load:.1f}")
+    print(f"\nthreads={args.threads} batch={b} repeats={r} torch={torch.__version__}", end=" ")
+    print(f"load={load:.1f}")
     if load > (os.cpu_count() or 1):
         print("warning: the machine is busy (1-min load above the core count); figures are low")
     print(
