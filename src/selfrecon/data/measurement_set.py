@@ -549,8 +549,9 @@ def assemble(
     physics_spec : Physics or spec dict (``{"kind", "operator", "noise"}`` or a bare operator spec).
     mask_file, angles_file : optional files (``.npy``, ``.npz``, image; ``.txt``/``.csv``)
         inserted as the operator's ``mask`` / ``angles``.
-    stacked : whether each file holds several items along its first axis. Default: a single file
-        is stacked, several files hold one measurement each; HDF5 files are always stacked.
+    stacked : whether each file holds several items along its first axis. Default: a file named
+        directly is stacked; files found in a folder/glob/list hold one measurement each; HDF5 files
+        are always stacked (one item per slice).
     out_dir : where to write the set; ``None`` keeps it in memory.
 
     Errors name the file and the problem: NaN in a measurement, mask shape not matching ``y``,
@@ -558,8 +559,8 @@ def assemble(
     """
     suffixes = (".npy", ".npz", ".h5", ".hdf5")
     files = find_files(measurements, suffixes=suffixes)
-    if stacked is None:
-        stacked = len(files) == 1
+    if stacked is None:  # one file named directly: its first axis lists the items
+        stacked = isinstance(measurements, str | Path) and Path(measurements).is_file()
     spec = _physics_spec(physics_spec)
     spec = {**spec, "operator": dict(spec["operator"])}
     ys, where, names = [], [], []
