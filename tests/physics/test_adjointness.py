@@ -34,7 +34,11 @@ def _per_sample_mri_mask() -> torch.Tensor:
 # name -> (operator factory, input shape, complex input?)
 OPERATORS = {
     "denoising": (lambda: Denoising(), (B, C, N, N), False),
-    "inpainting": (lambda: Inpainting(rate=0.6, img_shape=(N, N), generator=_g()), (B, C, N, N), False),
+    "inpainting": (
+        lambda: Inpainting(rate=0.6, img_shape=(N, N), generator=_g()),
+        (B, C, N, N),
+        False,
+    ),
     "inpainting_per_sample": (
         lambda: Inpainting(mask=(torch.rand(B, 1, N, N, generator=_g()) < 0.5).float()),
         (B, C, N, N),
@@ -46,7 +50,11 @@ OPERATORS = {
         False,
     ),
     "cs": (lambda: CompressedSensing(20, (1, N, N), generator=_g()), (B, 1, N, N), False),
-    "cs_overdetermined": (lambda: CompressedSensing(40, (1, 4, 4), generator=_g()), (B, 1, 4, 4), False),
+    "cs_overdetermined": (
+        lambda: CompressedSensing(40, (1, 4, 4), generator=_g()),
+        (B, 1, 4, 4),
+        False,
+    ),
     "mri": (lambda: MRI(mri_mask((N, N), 2, 0.25, generator=_g())), (B, C, N, N), True),
     "mri_per_sample": (lambda: MRI(_per_sample_mri_mask()), (B, 1, N, N), True),
     "multicoil_mri": (
@@ -56,7 +64,8 @@ OPERATORS = {
     ),
     "multicoil_mri_per_sample": (
         lambda: MultiCoilMRI(
-            _per_sample_mri_mask(), torch.stack([birdcage_maps(3, (N, N)), birdcage_maps(3, (N, N), 2.0)])
+            _per_sample_mri_mask(),
+            torch.stack([birdcage_maps(3, (N, N)), birdcage_maps(3, (N, N), 2.0)]),
         ),
         (B, 1, N, N),
         True,
@@ -80,7 +89,11 @@ OPERATORS = {
     ),
     "downsampling_box": (lambda: Downsampling(2), (B, C, N, N), False),
     "downsampling_gaussian": (lambda: Downsampling(2, "gaussian"), (B, C, N, N), False),
-    "downsampling_4": (lambda: Downsampling(4, torch.rand(5, 5, generator=_g())), (B, C, N, N), False),
+    "downsampling_4": (
+        lambda: Downsampling(4, torch.rand(5, 5, generator=_g())),
+        (B, C, N, N),
+        False,
+    ),
     "composition_inpaint_blur": (
         lambda: Inpainting(rate=0.5, img_shape=(N, N), generator=_g()) @ Blur(gaussian_kernel(0.8)),
         (B, C, N, N),
@@ -92,8 +105,10 @@ OPERATORS = {
         False,
     ),
     "composition_mri_inpainting": (
-        lambda: MRI(mri_mask((N, N), 2, 0.25, generator=_g()))
-        @ Inpainting(rate=0.7, img_shape=(N, N), generator=_g(3)),
+        lambda: (
+            MRI(mri_mask((N, N), 2, 0.25, generator=_g()))
+            @ Inpainting(rate=0.7, img_shape=(N, N), generator=_g(3))
+        ),
         (B, 1, N, N),
         True,
     ),

@@ -1,4 +1,4 @@
-"""Blur (circular convolution) and Downsampling: kernels, conventions, closed-form pseudo-inverses."""
+"""Blur (circular convolution) and Downsampling: kernels, conventions, closed-form pinvs."""
 
 from __future__ import annotations
 
@@ -44,7 +44,9 @@ def test_per_channel_and_per_sample_kernels(rng):
     per_sample = torch.stack([ks[:1], ks[2:]])  # (B=2, 1, 5, 5)
     y = Blur(per_sample).double()(x)
     for b in range(2):
-        assert torch.allclose(y[b : b + 1], Blur(per_sample[b, 0]).double()(x[b : b + 1]), atol=1e-12)
+        assert torch.allclose(
+            y[b : b + 1], Blur(per_sample[b, 0]).double()(x[b : b + 1]), atol=1e-12
+        )
 
 
 def test_gaussian_kernel_properties():

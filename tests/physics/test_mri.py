@@ -18,7 +18,9 @@ def _cplx(shape, gen):
 @pytest.mark.parametrize("hw", [(8, 8), (7, 10), (9, 5)])
 def test_fft2c_matches_numpy_centred_fft_and_inverts(hw, rng):
     x = _cplx((2, 1, *hw), rng)
-    ref = np.fft.fftshift(np.fft.fft2(np.fft.ifftshift(x.numpy(), axes=(-2, -1)), norm="ortho"), axes=(-2, -1))
+    ref = np.fft.fftshift(
+        np.fft.fft2(np.fft.ifftshift(x.numpy(), axes=(-2, -1)), norm="ortho"), axes=(-2, -1)
+    )
     assert np.allclose(fft2c(x).numpy(), ref, atol=1e-12)
     assert torch.allclose(ifft2c(fft2c(x)), x, atol=1e-12)
     # DC sits at (H // 2, W // 2): a constant image has a single nonzero coefficient there
@@ -50,7 +52,9 @@ def test_mri_output_is_zero_off_mask_and_pinv_is_zero_filled(rng):
 
 
 def test_mri_per_sample_masks(rng):
-    masks = torch.stack([mri_mask((8, 8), 2, 0.25, generator=torch.Generator().manual_seed(s)) for s in (0, 1)])
+    masks = torch.stack(
+        [mri_mask((8, 8), 2, 0.25, generator=torch.Generator().manual_seed(s)) for s in (0, 1)]
+    )
     assert not torch.equal(masks[0], masks[1])
     A = MRI(masks)
     assert A.mask.shape == (2, 1, 8, 8)
@@ -64,7 +68,9 @@ def test_mri_per_sample_masks(rng):
 
 
 @pytest.mark.parametrize("kind", ["random", "equispaced", "gaussian"])
-@pytest.mark.parametrize("shape, acc, cf", [((16, 32), 4, 0.125), ((8, 20), 3, 0.1), ((320, 320), 320 / 82, 14 / 320)])
+@pytest.mark.parametrize(
+    "shape, acc, cf", [((16, 32), 4, 0.125), ((8, 20), 3, 0.1), ((320, 320), 320 / 82, 14 / 320)]
+)
 def test_mri_mask_acceleration_and_centre(kind, shape, acc, cf):
     mask = mri_mask(shape, acc, cf, kind=kind, generator=torch.Generator().manual_seed(0))
     H, W = shape
@@ -107,7 +113,9 @@ def test_mri_mask_seeding_and_kinds():
 def test_mri_mask_gaussian_is_denser_near_centre():
     counts = torch.zeros(128)
     for s in range(20):
-        counts += mri_mask((1, 128), 4, 0.0, kind="gaussian", generator=torch.Generator().manual_seed(s))[0]
+        counts += mri_mask(
+            (1, 128), 4, 0.0, kind="gaussian", generator=torch.Generator().manual_seed(s)
+        )[0]
     centre = counts[48:80].sum()  # middle quarter
     edges = counts[:16].sum() + counts[112:].sum()  # outer quarter
     assert centre > 3 * edges

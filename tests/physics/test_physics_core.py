@@ -1,4 +1,4 @@
-"""Physics (operator + noise), specs, per-batch updates, CG, norm, Inpainting/CS and error messages."""
+"""Physics (operator + noise), specs, per-batch updates, CG, norm, Inpainting/CS, errors."""
 
 from __future__ import annotations
 
@@ -40,18 +40,34 @@ PHYSICS = {
         (2, 3, 8, 8),
     ),
     "cs": (lambda: Physics(CompressedSensing(16, (1, 8, 8), generator=_g()), None), (2, 1, 8, 8)),
-    "mri": (lambda: Physics(MRI(mri_mask((8, 8), 2, 0.25, generator=_g())), GaussianNoise(0.05)), (2, 2, 8, 8)),
-    "multicoil_mri": (
-        lambda: Physics(MultiCoilMRI(mri_mask((8, 8), 2, 0.25, generator=_g()), birdcage_maps(3, (8, 8)))),
+    "mri": (
+        lambda: Physics(MRI(mri_mask((8, 8), 2, 0.25, generator=_g())), GaussianNoise(0.05)),
         (2, 2, 8, 8),
     ),
-    "spc_hadamard": (lambda: Physics(SinglePixelCamera(16, (8, 8)), GaussianNoise(0.1)), (2, 3, 8, 8)),
+    "multicoil_mri": (
+        lambda: Physics(
+            MultiCoilMRI(mri_mask((8, 8), 2, 0.25, generator=_g()), birdcage_maps(3, (8, 8)))
+        ),
+        (2, 2, 8, 8),
+    ),
+    "spc_hadamard": (
+        lambda: Physics(SinglePixelCamera(16, (8, 8)), GaussianNoise(0.1)),
+        (2, 3, 8, 8),
+    ),
     "spc_bernoulli": (
         lambda: Physics(SinglePixelCamera(16, (8, 8), kind="bernoulli", generator=_g())),
         (2, 1, 8, 8),
     ),
-    "blur": (lambda: Physics(Blur(gaussian_kernel(1.0), img_shape=(8, 8)), PoissonGaussianNoise(0.1, 0.01)), (2, 3, 8, 8)),
-    "downsampling": (lambda: Physics(Downsampling(2, "gaussian", img_shape=(3, 8, 8))), (2, 3, 8, 8)),
+    "blur": (
+        lambda: Physics(
+            Blur(gaussian_kernel(1.0), img_shape=(8, 8)), PoissonGaussianNoise(0.1, 0.01)
+        ),
+        (2, 3, 8, 8),
+    ),
+    "downsampling": (
+        lambda: Physics(Downsampling(2, "gaussian", img_shape=(3, 8, 8))),
+        (2, 3, 8, 8),
+    ),
 }
 
 
@@ -71,12 +87,18 @@ def test_spec_round_trip(name, rng):
     assert not phys.A_adjoint(y).is_complex()
 
 
-@pytest.mark.parametrize("op", [Inpainting(rate=0.5, img_shape=(4, 4), generator=_g()), MRI(torch.ones(4, 4))])
+@pytest.mark.parametrize(
+    "op", [Inpainting(rate=0.5, img_shape=(4, 4), generator=_g()), MRI(torch.ones(4, 4))]
+)
 def test_measure_zeros_unmeasured_entries(op, rng):
     phys = Physics(op, GaussianNoise(0.5))
     x = phys.prepare_image(torch.rand(3, 1, 4, 4, generator=rng))
     y = phys.measure(x, rng)
-    mask = phys.measured_mask.expand_as(y) if not isinstance(op, MRI) else phys.measured_mask.expand(y.shape)
+    mask = (
+        phys.measured_mask.expand_as(y)
+        if not isinstance(op, MRI)
+        else phys.measured_mask.expand(y.shape)
+    )
     off = y[mask == 0]
     assert off.numel() == 0 or torch.all(off == 0)
     on = y[mask == 1] - phys.A(x)[mask == 1]

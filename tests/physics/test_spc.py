@@ -75,7 +75,9 @@ def test_hadamard_needs_power_of_two_pixels():
 
 def test_bernoulli_patterns_are_seeded_binary_and_channel_separate(rng):
     def make(seed):
-        return SinglePixelCamera(16, (4, 8), kind="bernoulli", generator=torch.Generator().manual_seed(seed))
+        return SinglePixelCamera(
+            16, (4, 8), kind="bernoulli", generator=torch.Generator().manual_seed(seed)
+        )
 
     A = make(0)
     M = A.patterns.matrix

@@ -37,7 +37,7 @@ __all__ = [
 
 
 def inner(a: Tensor, b: Tensor) -> Tensor:
-    r"""Per-sample real inner product ``Re⟨a, b⟩ = Re Σ conj(a) b`` over all but the batch dimension."""
+    r"""Per-sample real inner product ``Re⟨a, b⟩ = Re Σ conj(a) b`` over all but the batch dim."""
     prod = torch.conj(a) * b if a.is_complex() or b.is_complex() else a * b
     return prod.reshape(prod.shape[0], -1).sum(dim=1).real
 
@@ -72,7 +72,9 @@ def conjugate_gradient(
             break
         Mp = apply(p)
         denom = inner(p, Mp)
-        alpha = torch.where(active & (denom > 0), rs / denom.clamp_min(torch.finfo(rs.dtype).tiny), 0.0)
+        alpha = torch.where(
+            active & (denom > 0), rs / denom.clamp_min(torch.finfo(rs.dtype).tiny), 0.0
+        )
         x = x + _bview(alpha, x).to(x.dtype) * p
         r = r - _bview(alpha, r).to(r.dtype) * Mp
         rs_new = inner(r, r)
@@ -82,33 +84,39 @@ def conjugate_gradient(
     return x
 
 
-def check_image(x: Tensor, expected: Sequence[int | None], what: str = "images", op: str = "") -> None:
+def check_image(
+    x: Tensor, expected: Sequence[int | None], what: str = "images", op: str = ""
+) -> None:
     """Raise a ``ValueError`` naming both shapes when ``x.shape[1:]`` does not match ``expected``.
 
     ``expected`` lists ``(C, H, W)`` (or any trailing dims); ``None`` entries match anything.
     """
     got = tuple(x.shape[1:])
     exp = tuple(expected)
-    if len(got) != len(exp) or any(e is not None and g != e for g, e in zip(got, exp, strict=False)):
+    if len(got) != len(exp) or any(
+        e is not None and g != e for g, e in zip(got, exp, strict=False)
+    ):
         pretty = "(" + ", ".join("*" if e is None else str(e) for e in exp) + ")"
         name = f"{op} expects" if op else "expected"
         raise ValueError(
-            f"{what} have shape {shape_str(x.shape)} (per item {shape_str(got)}) but {name} per-item "
+            f"{what} have shape {shape_str(x.shape)} (per item {shape_str(got)}) but {name} "
+            "per-item "
             f"shape {pretty}; resize the data or build the operator for this size"
         )
 
 
 def check_device(x: Tensor, ref: Tensor, op: str = "operator") -> None:
-    """Raise a ``ValueError`` when ``x`` is not on the device of the operator's parameter ``ref``."""
+    """Raise a ``ValueError`` when ``x`` is not on the device of the operator parameter ``ref``."""
     if x.device != ref.device:
         raise ValueError(
-            f"{op} parameters are on {ref.device} but the input of shape {shape_str(x.shape)} is on "
+            f"{op} parameters are on {ref.device} but the input of shape {shape_str(x.shape)} is "
+            "on "
             f"{x.device}; move one of them with .to(device)"
         )
 
 
 def _cache_key(t: Tensor) -> tuple:
-    """Identify a parameter's current contents cheaply (storage, in-place version, device, dtype)."""
+    """Identify a parameter's current contents (device, dtype, storage, in-place version)."""
     try:
         version = t._version
     except RuntimeError:  # inference-mode tensors have no version counter and cannot be mutated
@@ -119,11 +127,14 @@ def _cache_key(t: Tensor) -> tuple:
 def as_batched_param(p: Tensor, ndim: int = 4, name: str = "parameter") -> Tensor:
     """Bring a per-image parameter (e.g. a mask ``(H, W)``) to ``ndim`` dims with a batch axis.
 
-    ``(H, W)`` → ``(1, 1, H, W)``; ``(C, H, W)`` → ``(1, C, H, W)``; ``(B, C, H, W)`` stays. A leading
-    size-1 batch broadcasts over any batch; a leading size-B batch carries per-sample parameters.
+    ``(H, W)`` → ``(1, 1, H, W)``; ``(C, H, W)`` → ``(1, C, H, W)``; ``(B, C, H, W)`` stays. A
+    leading size-1 batch broadcasts over any batch; a leading size-B batch carries per-sample
+    parameters.
     """
     if p.dim() > ndim:
-        raise ValueError(f"{name} has shape {shape_str(p.shape)}: at most {ndim} dimensions allowed")
+        raise ValueError(
+            f"{name} has shape {shape_str(p.shape)}: at most {ndim} dimensions allowed"
+        )
     while p.dim() < ndim:
         p = p.unsqueeze(0)
     return p
@@ -134,7 +145,8 @@ class LinearOperator(nn.Module):
 
     Attributes subclasses may set:
 
-    * ``complex_input`` — the operator acts on complex images (MRI); :class:`~selfrecon.physics.Physics`
+    * ``complex_input`` — the operator acts on complex images (MRI);
+      :class:`~selfrecon.physics.Physics`
       converts the network's 2-channel real images at the boundary.
     * ``name`` — the registry name used in specs (``"inpainting"``, ``"mri"``...).
     """
@@ -156,7 +168,9 @@ class LinearOperator(nn.Module):
     def pinv_cg(self, y: Tensor, tol: float = 1e-6, max_iter: int = 100) -> Tensor:
         r"""``A† y`` by conjugate gradient on the normal equations (min-norm least squares)."""
         b = self.adjoint(y)
-        return conjugate_gradient(lambda v: self.adjoint(self.forward(v)), b, tol=tol, max_iter=max_iter)
+        return conjugate_gradient(
+            lambda v: self.adjoint(self.forward(v)), b, tol=tol, max_iter=max_iter
+        )
 
     # -- algebra --------------------------------------------------------------------------
     @property
@@ -223,7 +237,7 @@ class LinearOperator(nn.Module):
         return None
 
     def config(self) -> dict:
-        """Constructor arguments (tensors allowed) that rebuild this operator with :meth:`from_config`."""
+        """Constructor arguments (tensors allowed); :meth:`from_config` rebuilds the operator."""
         raise NotImplementedError(f"{type(self).__name__} does not describe itself yet")
 
     @classmethod

@@ -25,8 +25,10 @@ from selfrecon.physics.physics import register_operator
 __all__ = ["Blur", "Downsampling", "gaussian_kernel", "motion_kernel"]
 
 
-def gaussian_kernel(sigma: float | Sequence[float], size: int | Sequence[int] | None = None) -> Tensor:
-    r"""Normalised 2-D Gaussian ``k[i, j] ∝ exp(-(i - c_i)²/(2σ_y²) - (j - c_j)²/(2σ_x²))``, ``Σ k = 1``.
+def gaussian_kernel(
+    sigma: float | Sequence[float], size: int | Sequence[int] | None = None
+) -> Tensor:
+    r"""Normalised 2-D Gaussian ``k[i, j] ∝ exp(-(i - c_i)²/(2σ_y²) - (j - c_j)²/(2σ_x²))``.
 
     ``sigma`` is one value or ``(σ_y, σ_x)`` in pixels; ``size`` defaults to ``2·ceil(3σ) + 1`` per
     axis (odd, so the centre is a pixel). Returns ``(h, w)`` float32.
@@ -71,7 +73,9 @@ def _as_kernel(kernel: Tensor, what: str) -> Tensor:
     if k.is_complex() or not k.is_floating_point():
         k = k.float()
     if k.dim() < 2:
-        raise ValueError(f"{what} must be (h, w), (C, h, w) or (B, C, h, w); got shape {shape_str(k.shape)}")
+        raise ValueError(
+            f"{what} must be (h, w), (C, h, w) or (B, C, h, w); got shape {shape_str(k.shape)}"
+        )
     return as_batched_param(k, 4, what)
 
 
@@ -87,7 +91,9 @@ def _kernel_spectrum(kernel: Tensor, H: int, W: int, dtype: torch.dtype, oneside
 def _safe_inverse(spec: Tensor, power: Tensor, threshold: Tensor) -> Tensor:
     """``spec / power`` where ``power > threshold``, else 0."""
     keep = power > threshold
-    return torch.where(keep, spec / torch.where(keep, power, torch.ones_like(power)), torch.zeros_like(spec))
+    return torch.where(
+        keep, spec / torch.where(keep, power, torch.ones_like(power)), torch.zeros_like(spec)
+    )
 
 
 @register_operator("blur")
@@ -96,16 +102,18 @@ class Blur(LinearOperator):
 
     * adjoint: correlation, ``Aᵀ = Fᴴ diag(conj K) F``;
     * pseudo-inverse (truncated SVD, Hansen et al. 2006, §5.1): the singular values of ``A`` are
-      ``|K|``, so ``A† y = Fᴴ (Y / K)`` where ``|K| > rcond · max|K|`` and ``0`` elsewhere. This is the
-      exact Moore-Penrose pseudo-inverse when no nonzero ``|K|`` falls below the threshold (e.g. box
-      kernels, whose spectra have exact zeros); otherwise ``‖A A† A x - A x‖ ≤ rcond · ‖A‖ · ‖x‖``.
-      The default ``rcond = 1e-3`` bounds the noise amplification of ``A†`` by 1000.
+      ``|K|``, so ``A† y = Fᴴ (Y / K)`` where ``|K| > rcond · max|K|`` and ``0`` elsewhere. This is
+      the exact Moore-Penrose pseudo-inverse when no nonzero ``|K|`` falls below the threshold (e.g.
+      box kernels, whose spectra have exact zeros); otherwise
+      ``‖A A† A x - A x‖ ≤ rcond · ‖A‖ · ‖x‖``. The default ``rcond = 1e-3`` bounds the noise
+      amplification of ``A†`` by 1000.
 
     Parameters
     ----------
     kernel : Tensor
         ``(h, w)`` shared by all channels, ``(C, h, w)`` per channel, or per-sample ``(B, C, h, w)``
-        (``C`` may be 1); smaller than the image. See :func:`gaussian_kernel`, :func:`motion_kernel`.
+        (``C`` may be 1); smaller than the image. See :func:`gaussian_kernel`,
+        :func:`motion_kernel`.
     img_shape : tuple, optional
         ``(C, H, W)`` or ``(H, W)``; only used by :meth:`norm` and for checks.
     rcond : float
@@ -131,21 +139,27 @@ class Blur(LinearOperator):
             raise ValueError(f"{what} must be (B, C, H, W), got shape {shape_str(x.shape)}")
         if self.in_shape is not None and tuple(x.shape[-2:]) != tuple(self.in_shape[-2:]):
             raise ValueError(
-                f"{type(self).__name__} was built for {shape_str(self.in_shape[-2:])} images but {what} "
+                f"{type(self).__name__} was built for {shape_str(self.in_shape[-2:])} images but "
+                f"{what} "
                 f"have shape {shape_str(x.shape)}; build it with img_shape={tuple(x.shape[1:])}"
             )
         if k.shape[-2] > x.shape[-2] or k.shape[-1] > x.shape[-1]:
             raise ValueError(
-                f"blur kernel of shape {shape_str(k.shape[-2:])} is larger than the {what} of shape "
+                f"blur kernel of shape {shape_str(k.shape[-2:])} is larger than the {what} of "
+                "shape "
                 f"{shape_str(x.shape)}; use a smaller kernel"
             )
         if k.shape[1] not in (1, x.shape[1]) or k.shape[0] not in (1, x.shape[0]):
             raise ValueError(
-                f"blur kernel has shape {shape_str(k.shape)} (batch, channels, h, w) but {what} have shape "
-                f"{shape_str(x.shape)}; pass one kernel per channel (or one for all) and per sample (or one)"
+                f"blur kernel has shape {shape_str(k.shape)} (batch, channels, h, w) but {what} "
+                "have shape "
+                f"{shape_str(x.shape)}; pass one kernel per channel (or one for all) and per "
+                "sample (or one)"
             )
         if x.is_complex() or not x.is_floating_point():
-            raise ValueError(f"{type(self).__name__} needs real floating-point {what}, got {x.dtype}")
+            raise ValueError(
+                f"{type(self).__name__} needs real floating-point {what}, got {x.dtype}"
+            )
         check_device(x, k, type(self).__name__)
 
     def _spectrum(self, H: int, W: int, dtype: torch.dtype, onesided: bool = True) -> Tensor:
@@ -190,7 +204,7 @@ class Blur(LinearOperator):
 
 @register_operator("downsampling")
 class Downsampling(LinearOperator):
-    r"""Super-resolution model ``A x = S (k ⊛ x)``: circular blur, then keep every ``factor``-th pixel.
+    r"""Super-resolution ``A x = S (k ⊛ x)``: circular blur, then keep every ``factor``-th pixel.
 
     ``S`` keeps pixels ``(factor·i, factor·j)``. The default kernel is the ``factor × factor`` box
     ``1/factor²`` (centre ``(factor // 2, factor // 2)``), which makes ``A`` exactly average pooling
@@ -198,9 +212,9 @@ class Downsampling(LinearOperator):
     PAPERS.md); ``kernel="gaussian"`` uses :func:`gaussian_kernel` with ``σ = factor / 2``.
 
     * adjoint: ``Aᵀ y = kᵀ ⊛ (Sᵀ y)``, ``Sᵀ`` zero-filling upsampling;
-    * pseudo-inverse in closed form: ``A† = Aᵀ (A Aᵀ)⁺``. ``A Aᵀ = S C Sᵀ`` with ``C`` the circulant of
-      spectrum ``|K|²``; decimating a circulant gives a circulant on the low-resolution grid whose
-      spectrum is the mean of ``|K|²`` over the ``factor²`` frequencies that alias together,
+    * pseudo-inverse in closed form: ``A† = Aᵀ (A Aᵀ)⁺``. ``A Aᵀ = S C Sᵀ`` with ``C`` the circulant
+      of spectrum ``|K|²``; decimating a circulant gives a circulant on the low-resolution grid
+      whose spectrum is the mean of ``|K|²`` over the ``factor²`` frequencies that alias together,
       ``Λ(k) = factor⁻² Σ_{a,b} |K(k₁ + a H/f, k₂ + b W/f)|²`` (Oppenheim & Schafer, *Discrete-Time
       Signal Processing*, §4.6, decimation in frequency). So ``A† y = Aᵀ Fᴴ (F y / Λ)``, dividing
       only where ``Λ > rcond² · max Λ`` (singular values ``√Λ`` truncated as in :class:`Blur`).
@@ -249,7 +263,8 @@ class Downsampling(LinearOperator):
     def _check_hr(self, x: Tensor) -> None:
         if x.dim() == 4 and (x.shape[-2] % self.factor or x.shape[-1] % self.factor):
             raise ValueError(
-                f"images of shape {shape_str(x.shape)} cannot be downsampled by {self.factor}: height and "
+                f"images of shape {shape_str(x.shape)} cannot be downsampled by {self.factor}: "
+                "height and "
                 f"width must be multiples of it; crop or pad the images"
             )
 
@@ -260,7 +275,9 @@ class Downsampling(LinearOperator):
 
     def _upsample(self, y: Tensor) -> Tensor:
         if y.dim() != 4:
-            raise ValueError(f"low-resolution measurements must be (B, C, h, w), got shape {shape_str(y.shape)}")
+            raise ValueError(
+                f"low-resolution measurements must be (B, C, h, w), got shape {shape_str(y.shape)}"
+            )
         f = self.factor
         B, C, h, w = y.shape
         if self.in_shape is not None and (h * f, w * f) != tuple(self.in_shape[-2:]):

@@ -1,8 +1,8 @@
 """The one place where complex images meet real networks.
 
 Inside ``physics`` complex images and k-space are torch complex tensors. Networks, groups and losses
-see real tensors: a complex image with ``C`` channels travels as ``2C`` real channels, the real parts
-first, then the imaginary parts (``[Re c0, …, Re c_{C-1}, Im c0, …, Im c_{C-1}]``).
+see real tensors: a complex image with ``C`` channels travels as ``2C`` real channels, the real
+parts first, then the imaginary parts (``[Re c0, …, Re c_{C-1}, Im c0, …, Im c_{C-1}]``).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def to_real(z: Tensor) -> Tensor:
 
 
 def complex_channels(x: Tensor) -> Tensor:
-    """A real ``(B, C, H, W)`` image as a complex one in real channels: ``(B, 2C, H, W)``, imag = 0."""
+    """A real ``(B, C, H, W)`` image as a real-packed complex one ``(B, 2C, H, W)``, imag = 0."""
     if x.is_complex():
         return to_real(x)
     return torch.cat([x, torch.zeros_like(x)], dim=1)

@@ -14,7 +14,7 @@ __all__ = ["CompressedSensing", "MatrixOperator"]
 
 
 class MatrixOperator(LinearOperator):
-    r"""``A x = M vec(x)`` for a dense ``(m, n)`` matrix ``M`` acting on flattened ``(C, H, W)`` images.
+    r"""``A x = M vec(x)``: a dense ``(m, n)`` matrix ``M`` on flattened ``(C, H, W)`` images.
 
     Measurements are ``(B, m)``. ``A† = M⁺`` (Moore-Penrose pseudo-inverse, computed once by SVD and
     cached) — closed form; :meth:`pinv_cg` gives the conjugate-gradient answer for comparison.
@@ -27,7 +27,8 @@ class MatrixOperator(LinearOperator):
             shape = (1, *shape)
         if matrix.dim() != 2 or matrix.shape[1] != math.prod(shape):
             raise ValueError(
-                f"matrix has shape {tuple(matrix.shape)} but images {shape} have {math.prod(shape)} pixels"
+                f"matrix has shape {tuple(matrix.shape)} but images {shape} have "
+                f"{math.prod(shape)} pixels"
             )
         self.in_shape = shape
         self.register_buffer("matrix", matrix)
@@ -48,7 +49,8 @@ class MatrixOperator(LinearOperator):
     def adjoint(self, y: Tensor) -> Tensor:
         if y.dim() != 2 or y.shape[1] != self.matrix.shape[0]:
             raise ValueError(
-                f"measurements have shape {tuple(y.shape)} but {type(self).__name__} expects (B, {self.matrix.shape[0]})"
+                f"measurements have shape {tuple(y.shape)} but {type(self).__name__} expects (B, "
+                f"{self.matrix.shape[0]})"
             )
         return (y.to(self.matrix.dtype) @ self.matrix).reshape(y.shape[0], *self.in_shape)
 
@@ -65,7 +67,8 @@ class MatrixOperator(LinearOperator):
     def pinv(self, y: Tensor, tol: float = 1e-6, max_iter: int = 100) -> Tensor:
         if y.dim() != 2 or y.shape[1] != self.matrix.shape[0]:
             raise ValueError(
-                f"measurements have shape {tuple(y.shape)} but {type(self).__name__} expects (B, {self.matrix.shape[0]})"
+                f"measurements have shape {tuple(y.shape)} but {type(self).__name__} expects (B, "
+                f"{self.matrix.shape[0]})"
             )
         return (y.to(self.matrix.dtype) @ self._pinv_matrix().T).reshape(y.shape[0], *self.in_shape)
 
@@ -106,7 +109,9 @@ class CompressedSensing(MatrixOperator):
             raise ValueError(f"CompressedSensing needs m ≥ 1 measurements, got {m}")
         if matrix is None:
             dev = generator.device if generator is not None else "cpu"
-            matrix = torch.randn((int(m), n), generator=generator, device=dev).cpu() / math.sqrt(int(m))
+            matrix = torch.randn((int(m), n), generator=generator, device=dev).cpu() / math.sqrt(
+                int(m)
+            )
         if matrix.shape[0] != int(m):
             raise ValueError(f"matrix has {matrix.shape[0]} rows but m={m}")
         super().__init__(matrix, shape)

@@ -56,10 +56,14 @@ class Inpainting(LinearOperator):
     ):
         super().__init__()
         if (mask is None) == (rate is None):
-            raise ValueError("Inpainting needs either mask= (a 0/1 tensor) or rate= with img_shape=")
+            raise ValueError(
+                "Inpainting needs either mask= (a 0/1 tensor) or rate= with img_shape="
+            )
         if mask is None:
             if not 0.0 < float(rate) <= 1.0:
-                raise ValueError(f"inpainting rate is the fraction of pixels kept, in (0, 1]; got {rate}")
+                raise ValueError(
+                    f"inpainting rate is the fraction of pixels kept, in (0, 1]; got {rate}"
+                )
             if img_shape is None:
                 raise ValueError("Inpainting(rate=...) also needs img_shape=(H, W) or (C, H, W)")
             shape = tuple(img_shape)
@@ -80,14 +84,21 @@ class Inpainting(LinearOperator):
 
     def _check(self, x: Tensor) -> None:
         m = self.mask
-        if x.dim() != 4 or x.shape[-2:] != m.shape[-2:] or (m.shape[1] != 1 and m.shape[1] != x.shape[1]):
+        if (
+            x.dim() != 4
+            or x.shape[-2:] != m.shape[-2:]
+            or (m.shape[1] != 1 and m.shape[1] != x.shape[1])
+        ):
             raise ValueError(
                 f"inpainting mask has shape {shape_str(m.shape[-2:])} but images are "
                 f"{shape_str(x.shape[-2:]) if x.dim() >= 2 else shape_str(x.shape)}; "
                 "pass the mask used at acquisition or resize the images"
             )
         if m.shape[0] not in (1, x.shape[0]):
-            raise ValueError(f"inpainting has {m.shape[0]} per-sample masks but the batch has {x.shape[0]} images")
+            raise ValueError(
+                f"inpainting has {m.shape[0]} per-sample masks but the batch has {x.shape[0]} "
+                "images"
+            )
 
     def forward(self, x: Tensor) -> Tensor:
         self._check(x)

@@ -28,17 +28,21 @@ _DIMS = (-2, -1)
 
 
 def fft2c(x: Tensor) -> Tensor:
-    """Orthonormal centred 2-D DFT over the last two dims: ``fftshift ∘ fft2(norm="ortho") ∘ ifftshift``."""
-    return torch.fft.fftshift(torch.fft.fft2(torch.fft.ifftshift(x, dim=_DIMS), norm="ortho"), dim=_DIMS)
+    """Orthonormal centred 2-D DFT (last two dims): ``fftshift(fft2(ifftshift(x), "ortho"))``."""
+    return torch.fft.fftshift(
+        torch.fft.fft2(torch.fft.ifftshift(x, dim=_DIMS), norm="ortho"), dim=_DIMS
+    )
 
 
 def ifft2c(k: Tensor) -> Tensor:
     """Inverse (= adjoint) of :func:`fft2c`: ``fftshift ∘ ifft2(norm="ortho") ∘ ifftshift``."""
-    return torch.fft.fftshift(torch.fft.ifft2(torch.fft.ifftshift(k, dim=_DIMS), norm="ortho"), dim=_DIMS)
+    return torch.fft.fftshift(
+        torch.fft.ifft2(torch.fft.ifftshift(k, dim=_DIMS), norm="ortho"), dim=_DIMS
+    )
 
 
 def _as_mask(mask: Tensor, what: str = "MRI mask") -> Tensor:
-    """``(H, W)`` → ``(1, 1, H, W)``; per-sample ``(B, H, W)`` or ``(B, 1, H, W)`` → ``(B, 1, H, W)``."""
+    """``(H, W)`` → ``(1, 1, H, W)``; per-sample ``(B[, 1], H, W)`` → ``(B, 1, H, W)``."""
     mask = torch.as_tensor(mask)
     if mask.dtype == torch.bool:
         mask = mask.float()
@@ -50,7 +54,8 @@ def _as_mask(mask: Tensor, what: str = "MRI mask") -> Tensor:
         mask = mask[:, None]
     elif mask.dim() != 4 or mask.shape[1] != 1:
         raise ValueError(
-            f"{what} has shape {shape_str(mask.shape)}; pass (H, W), or per-sample (B, H, W) / (B, 1, H, W)"
+            f"{what} has shape {shape_str(mask.shape)}; pass (H, W), or per-sample (B, H, W) / (B, "
+            "1, H, W)"
         )
     if not bool(((mask == 0) | (mask == 1)).all()):
         raise ValueError(f"{what} must contain only 0 (not sampled) and 1 (sampled)")
@@ -87,14 +92,17 @@ def mri_mask(
         raise ValueError(f"mri_mask needs shape=(H, W), got {tuple(shape)}")
     H, W = (int(s) for s in shape)
     if not acceleration >= 1:
-        raise ValueError(f"acceleration must be ≥ 1 (keep about W/acceleration lines), got {acceleration}")
+        raise ValueError(
+            f"acceleration must be ≥ 1 (keep about W/acceleration lines), got {acceleration}"
+        )
     if not 0 <= center_fraction <= 1:
         raise ValueError(f"center_fraction must be in [0, 1], got {center_fraction}")
     n_lines = max(1, math.floor(W / acceleration + 0.5))
     n_center = math.floor(W * center_fraction + 0.5)
     if n_center > n_lines:
         raise ValueError(
-            f"the fully sampled centre ({n_center} lines) exceeds the {n_lines} lines that acceleration "
+            f"the fully sampled centre ({n_center} lines) exceeds the {n_lines} lines that "
+            "acceleration "
             f"{acceleration} allows on width {W}; lower center_fraction or the acceleration"
         )
     dev = generator.device if generator is not None else torch.device("cpu")
@@ -109,13 +117,17 @@ def mri_mask(
         elif kind == "equispaced":
             step = outer.numel() / k
             offset = float(torch.rand((), generator=generator, device=dev)) * step
-            idx = torch.floor(offset + step * torch.arange(k, device=dev, dtype=torch.float64)).long()
+            idx = torch.floor(
+                offset + step * torch.arange(k, device=dev, dtype=torch.float64)
+            ).long()
             pick = outer[idx.clamp_max(outer.numel() - 1)]
         elif kind == "gaussian":
             w = torch.exp(-((outer.double() - W / 2) ** 2) / (2 * (W / 6) ** 2))
             pick = outer[torch.multinomial(w, k, replacement=False, generator=generator)]
         else:
-            raise ValueError(f"unknown mask kind {kind!r}; choose 'random', 'equispaced' or 'gaussian'")
+            raise ValueError(
+                f"unknown mask kind {kind!r}; choose 'random', 'equispaced' or 'gaussian'"
+            )
         lines[pick] = 1
     elif kind not in ("random", "equispaced", "gaussian"):
         raise ValueError(f"unknown mask kind {kind!r}; choose 'random', 'equispaced' or 'gaussian'")
@@ -151,17 +163,22 @@ class MRI(LinearOperator):
         m = self.mask
         if t.dim() != 4 or t.shape[-2:] != m.shape[-2:]:
             raise ValueError(
-                f"{type(self).__name__} mask has shape {shape_str(m.shape[-2:])} but {what} have shape "
-                f"{shape_str(t.shape)}; pass (B, C, {m.shape[-2]}, {m.shape[-1]}) tensors or the mask "
+                f"{type(self).__name__} mask has shape {shape_str(m.shape[-2:])} but {what} have "
+                "shape "
+                f"{shape_str(t.shape)}; pass (B, C, {m.shape[-2]}, {m.shape[-1]}) tensors or the "
+                "mask "
                 "used at acquisition"
             )
         if m.shape[0] not in (1, t.shape[0]):
             raise ValueError(
-                f"{type(self).__name__} has {m.shape[0]} per-sample masks (mask shape {shape_str(m.shape)}) "
+                f"{type(self).__name__} has {m.shape[0]} per-sample masks (mask shape "
+                f"{shape_str(m.shape)}) "
                 f"but the batch has {t.shape[0]} items (shape {shape_str(t.shape)})"
             )
         if not (t.is_complex() or t.is_floating_point()):
-            raise ValueError(f"{type(self).__name__} needs complex or floating-point {what}, got {t.dtype}")
+            raise ValueError(
+                f"{type(self).__name__} needs complex or floating-point {what}, got {t.dtype}"
+            )
         check_device(t, m, type(self).__name__)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -208,7 +225,9 @@ def birdcage_maps(
     if n_coils < 1:
         raise ValueError(f"n_coils must be ≥ 1, got {n_coils}")
     if radius <= math.sqrt(2):
-        raise ValueError(f"radius must be > √2 so coils sit outside the [-1, 1)² image, got {radius}")
+        raise ValueError(
+            f"radius must be > √2 so coils sit outside the [-1, 1)² image, got {radius}"
+        )
     H, W = (int(s) for s in shape)
     yy = (torch.arange(H, dtype=torch.float64) - H / 2) / (H / 2)
     xx = (torch.arange(W, dtype=torch.float64) - W / 2) / (W / 2)
@@ -226,8 +245,9 @@ def birdcage_maps(
 class MultiCoilMRI(MRI):
     r"""Multi-coil Cartesian MRI (SENSE): ``y_c = M ⊙ F (S_c ⊙ x)`` for coils ``c = 1..N_c``.
 
-    Pruessmann et al., "SENSE: sensitivity encoding for fast MRI", MRM 1999. Images are single-channel
-    complex ``(B, 1, H, W)``; k-space is ``(B, N_c, H, W)`` (the coil axis takes the channel slot).
+    Pruessmann et al., "SENSE: sensitivity encoding for fast MRI", MRM 1999. Images are
+    single-channel complex ``(B, 1, H, W)``; k-space is ``(B, N_c, H, W)`` (the coil axis takes
+    the channel slot).
     Adjoint ``Aᴴ y = Σ_c conj(S_c) ⊙ Fᴴ (M ⊙ y_c)``. ``AᴴA`` is not diagonal for a partial mask, so
     :meth:`pinv` is conjugate gradient on the normal equations (the base-class default).
 
@@ -251,7 +271,8 @@ class MultiCoilMRI(MRI):
         if maps.dim() != 4 or maps.shape[-2:] != self.mask.shape[-2:]:
             raise ValueError(
                 f"coil_maps have shape {shape_str(given)} but the mask is "
-                f"{shape_str(self.mask.shape[-2:])}; pass (N_coils, H, W) or (B, N_coils, H, W) maps"
+                f"{shape_str(self.mask.shape[-2:])}; pass (N_coils, H, W) or (B, N_coils, H, W) "
+                "maps"
             )
         self.register_buffer("coil_maps", maps)
 
@@ -259,11 +280,13 @@ class MultiCoilMRI(MRI):
         self._check(x, "images")
         if x.shape[1] != 1:
             raise ValueError(
-                f"MultiCoilMRI images have one complex channel, shape (B, 1, H, W); got {shape_str(x.shape)}"
+                "MultiCoilMRI images have one complex channel, shape (B, 1, H, W); got "
+                f"{shape_str(x.shape)}"
             )
         if self.coil_maps.shape[0] not in (1, x.shape[0]):
             raise ValueError(
-                f"MultiCoilMRI has {self.coil_maps.shape[0]} per-sample coil maps but the batch has "
+                f"MultiCoilMRI has {self.coil_maps.shape[0]} per-sample coil maps but the batch "
+                "has "
                 f"{x.shape[0]} images (shape {shape_str(x.shape)})"
             )
 
@@ -275,7 +298,8 @@ class MultiCoilMRI(MRI):
         self._check(y, "k-space measurements")
         if y.shape[1] != self.coil_maps.shape[1]:
             raise ValueError(
-                f"k-space has shape {shape_str(y.shape)} but there are {self.coil_maps.shape[1]} coils "
+                f"k-space has shape {shape_str(y.shape)} but there are {self.coil_maps.shape[1]} "
+                "coils "
                 f"(coil_maps {shape_str(self.coil_maps.shape)}); pass (B, N_coils, H, W) k-space"
             )
         return (torch.conj(self.coil_maps) * ifft2c(y * self.mask)).sum(dim=1, keepdim=True)

@@ -1,7 +1,7 @@
 r"""Noise models: how clean measurements ``u = A x`` become the data ``y``.
 
-``physics.noise`` is the one place the noise level lives; the SURE losses read ``sigma`` and ``gain``
-from here. Parameters may be Python floats or per-sample tensors of shape ``(B,)``.
+``physics.noise`` is the one place the noise level lives; the SURE losses read ``sigma`` and
+``gain`` from here. Parameters may be Python floats or per-sample tensors of shape ``(B,)``.
 
 * :class:`GaussianNoise` — ``y = u + σ n``, ``n ~ N(0, I)`` (real and imaginary parts each
   ``N(0, σ²)`` for complex ``u``).
@@ -25,7 +25,9 @@ __all__ = ["NoiseModel", "GaussianNoise", "PoissonNoise", "PoissonGaussianNoise"
 def _param(value: float | Tensor, name: str) -> Tensor:
     t = torch.as_tensor(value, dtype=torch.float32).detach().clone()
     if t.dim() > 1:
-        raise ValueError(f"noise {name} must be a number or a per-sample vector (B,), got shape {tuple(t.shape)}")
+        raise ValueError(
+            f"noise {name} must be a number or a per-sample vector (B,), got shape {tuple(t.shape)}"
+        )
     if bool((t < 0).any()) or not bool(torch.isfinite(t).all()):
         raise ValueError(f"noise {name} must be finite and ≥ 0, got {t.tolist()}")
     return t
@@ -38,7 +40,8 @@ def per_sample(p: Tensor, like: Tensor) -> Tensor:
         return p
     if p.shape[0] != like.shape[0] and p.shape[0] != 1:
         raise ValueError(
-            f"a per-sample noise parameter has {p.shape[0]} values but the batch has {like.shape[0]} items"
+            f"a per-sample noise parameter has {p.shape[0]} values but the batch has "
+            f"{like.shape[0]} items"
         )
     return p.reshape((-1,) + (1,) * (like.dim() - 1))
 
@@ -47,7 +50,9 @@ def _randn_like(u: Tensor, generator: torch.Generator | None) -> Tensor:
     dev = generator.device if generator is not None else u.device
     if u.is_complex():
         real_dtype = u.real.dtype
-        n = torch.randn((*u.shape, 2), generator=generator, dtype=real_dtype, device=dev).to(u.device)
+        n = torch.randn((*u.shape, 2), generator=generator, dtype=real_dtype, device=dev).to(
+            u.device
+        )
         return torch.view_as_complex(n)
     return torch.randn(u.shape, generator=generator, dtype=u.dtype, device=dev).to(u.device)
 
@@ -58,11 +63,13 @@ def _poisson(rate: Tensor, generator: torch.Generator | None) -> Tensor:
 
 
 class NoiseModel(nn.Module):
-    """Base class: ``sample(u, generator)`` returns a noisy copy of ``u``; ``spec()`` describes it."""
+    """``sample(u, generator)`` returns a noisy copy of ``u``; ``spec()`` describes it."""
 
     name: str = ""
 
-    def sample(self, u: Tensor, generator: torch.Generator | None = None) -> Tensor:  # pragma: no cover
+    def sample(
+        self, u: Tensor, generator: torch.Generator | None = None
+    ) -> Tensor:  # pragma: no cover
         raise NotImplementedError
 
     def forward(self, u: Tensor, generator: torch.Generator | None = None) -> Tensor:
@@ -116,7 +123,9 @@ class PoissonNoise(NoiseModel):
 
     def sample(self, u: Tensor, generator: torch.Generator | None = None) -> Tensor:
         if u.is_complex():
-            raise ValueError("Poisson noise needs real, non-negative measurements; this operator's are complex")
+            raise ValueError(
+                "Poisson noise needs real, non-negative measurements; this operator's are complex"
+            )
         g = per_sample(self.gain, u)
         return g * _poisson(u.clamp_min(0) / g, generator)
 
@@ -142,7 +151,9 @@ class PoissonGaussianNoise(NoiseModel):
 
     def sample(self, u: Tensor, generator: torch.Generator | None = None) -> Tensor:
         if u.is_complex():
-            raise ValueError("Poisson-Gaussian noise needs real measurements; this operator's are complex")
+            raise ValueError(
+                "Poisson-Gaussian noise needs real measurements; this operator's are complex"
+            )
         g = per_sample(self.gain, u)
         s = per_sample(self.sigma, u)
         return g * _poisson(u.clamp_min(0) / g, generator) + s * _randn_like(u, generator)
@@ -155,7 +166,7 @@ _NOISES = {cls.name: cls for cls in (GaussianNoise, PoissonNoise, PoissonGaussia
 
 
 def build_noise(spec: dict | None) -> NoiseModel | None:
-    """Build a noise model from ``{"name": "gaussian", "sigma": 0.1}``; ``None``/``"none"`` → no noise."""
+    """Noise model from ``{"name": "gaussian", "sigma": 0.1}``; ``None``/``"none"`` → no noise."""
     if spec is None:
         return None
     spec = dict(spec)

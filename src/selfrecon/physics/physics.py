@@ -4,7 +4,8 @@ Everything downstream (losses, models, the Trainer) talks to a :class:`Physics`,
 operator, because this is where two conventions are enforced once:
 
 * **real images at the boundary** — networks produce real tensors; for complex operators (MRI) the
-  image travels as ``2C`` real channels (see :mod:`selfrecon.physics.complex`) and is converted here;
+  image travels as ``2C`` real channels (see :mod:`selfrecon.physics.complex`) and is
+  converted here;
 * **measured entries** — operators with structural zeros in their output (inpainting masks, k-space
   masks) expose ``measured_mask``; noise is added only there and ``y`` is exactly zero elsewhere.
 
@@ -75,7 +76,9 @@ class Physics(nn.Module):
     def __init__(self, operator: LinearOperator, noise: NoiseModel | None = None):
         super().__init__()
         if not isinstance(operator, LinearOperator):
-            raise TypeError(f"operator must be a selfrecon LinearOperator, got {type(operator).__name__}")
+            raise TypeError(
+                f"operator must be a selfrecon LinearOperator, got {type(operator).__name__}"
+            )
         self.operator = operator
         self.noise = noise
 
@@ -86,11 +89,11 @@ class Physics(nn.Module):
         return bool(self.operator.complex_input)
 
     def prepare_image(self, x: Tensor) -> Tensor:
-        """Bring a real ground-truth image to the network's layout (adds a zero imaginary part for MRI)."""
+        """A real ground-truth image in network layout (adds a zero imaginary part for MRI)."""
         return complex_channels(x) if self.is_complex else x
 
     def display(self, x: Tensor) -> Tensor:
-        """The image a person looks at and metrics compare: magnitude for complex, as is otherwise."""
+        """The image people look at and metrics compare: magnitude for complex, as is otherwise."""
         return magnitude(x) if self.is_complex else x
 
     # -- the maps, at the real-image boundary ---------------------------------------------
@@ -127,7 +130,7 @@ class Physics(nn.Module):
 
     # -- description and per-batch parameters ---------------------------------------------
     def spec(self) -> dict:
-        """``{"kind": ..., "operator": operator spec, "noise": noise spec or None}`` (tensors allowed)."""
+        """``{"kind", "operator": operator spec, "noise": noise spec | None}``, tensors allowed."""
         return {
             "kind": self.kind,
             "operator": self.operator.spec(),
@@ -137,7 +140,8 @@ class Physics(nn.Module):
     def update(self, **params: Tensor) -> Physics:
         """A shallow copy whose operator has some parameters replaced (e.g. this batch's masks).
 
-        Noise parameters ``sigma``/``gain`` given here (per-sample tensors) replace the noise model's.
+        Noise parameters ``sigma``/``gain`` given here (per-sample tensors) replace the
+        noise model's.
         """
         noise_params = {k: params.pop(k) for k in ("sigma", "gain") if k in params}
         if noise_params and self.noise is None:
@@ -173,5 +177,7 @@ def build_physics(spec: dict) -> Physics:
     if kind == "linear":
         return Physics(build_operator(spec["operator"]), noise)
     if kind not in PHYSICS:
-        raise ValueError(f"unknown physics kind {kind!r}; choose 'linear' or one of {sorted(PHYSICS)}")
+        raise ValueError(
+            f"unknown physics kind {kind!r}; choose 'linear' or one of {sorted(PHYSICS)}"
+        )
     return PHYSICS[kind].from_spec(spec)

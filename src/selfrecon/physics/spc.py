@@ -34,7 +34,7 @@ __all__ = ["SinglePixelCamera", "fwht", "sequency_order"]
 def fwht(x: Tensor) -> Tensor:
     r"""Orthonormal fast Walsh-Hadamard transform over the last dim (natural / Sylvester order).
 
-    ``fwht(x) = H_n x / √n`` with ``H_{2n} = [[H_n, H_n], [H_n, -H_n]]``; ``n`` must be a power of 2.
+    ``fwht(x) = H_n x / √n`` with ``H_{2n} = [[H_n, H_n], [H_n, -H_n]]``; ``n`` a power of 2.
     Computed with ``log2(n)`` butterfly stages, each one reshape and one add/subtract
     (Fino & Algazi, IEEE Trans. Comput. 1976). The transform is symmetric and its own inverse.
     """
@@ -52,7 +52,7 @@ def fwht(x: Tensor) -> Tensor:
 
 
 def _natural_index(s: Tensor, bits: int) -> Tensor:
-    """Sylvester (natural) row index of the Walsh function of sequency ``s``: ``bitrev(gray(s))``."""
+    """Sylvester (natural) row index of the Walsh function of sequency ``s``: bitrev(gray(s))."""
     g = s ^ (s >> 1)
     out = torch.zeros_like(g)
     for b in range(bits):
@@ -61,7 +61,7 @@ def _natural_index(s: Tensor, bits: int) -> Tensor:
 
 
 def sequency_order(H: int, W: int) -> Tensor:
-    r"""Flattened natural indices of the 2-D Walsh functions of an ``H×W`` image, low sequency first.
+    r"""Flattened natural indices of the 2-D Walsh functions of ``H×W`` images, low sequency first.
 
     Row ``r·W + c`` of ``H_{HW} = H_H ⊗ H_W`` is the product of the row-``r`` and column-``c``
     Walsh functions, of sequencies ``(s_r, s_c)``. They are ordered by
@@ -80,7 +80,7 @@ def sequency_order(H: int, W: int) -> Tensor:
 
 @register_operator("spc")
 class SinglePixelCamera(LinearOperator):
-    r"""Single-pixel camera ``y[b, c] = P vec(x[b, c])`` with ``m`` binary patterns ``P ∈ R^{m×HW}``.
+    r"""Single-pixel camera ``y[b, c] = P vec(x[b, c])``, ``m`` binary patterns ``P ∈ R^{m×HW}``.
 
     Parameters
     ----------
@@ -123,7 +123,8 @@ class SinglePixelCamera(LinearOperator):
         if kind == "hadamard":
             if n & (n - 1):
                 raise ValueError(
-                    f"Hadamard patterns need H·W a power of 2, but img_shape {shape[1:]} has {n} pixels; "
+                    f"Hadamard patterns need H·W a power of 2, but img_shape {shape[1:]} has {n} "
+                    "pixels; "
                     "resize the images (e.g. 64×64) or use kind='bernoulli'"
                 )
             self.register_buffer("indices", sequency_order(H, W)[:m].clone())
@@ -133,10 +134,15 @@ class SinglePixelCamera(LinearOperator):
                 bits = torch.randint(0, 2, (m, n), generator=generator, device=dev).cpu()
                 matrix = (2.0 * bits - 1.0) / math.sqrt(m)
             if tuple(matrix.shape) != (m, n):
-                raise ValueError(f"matrix has shape {tuple(matrix.shape)} but m={m} patterns of {n} pixels need ({m}, {n})")
+                raise ValueError(
+                    f"matrix has shape {tuple(matrix.shape)} but m={m} patterns of {n} pixels need "
+                    f"({m}, {n})"
+                )
             self.patterns = MatrixOperator(matrix, (1, H, W))
         else:
-            raise ValueError(f"unknown single-pixel pattern kind {kind!r}; choose 'hadamard' or 'bernoulli'")
+            raise ValueError(
+                f"unknown single-pixel pattern kind {kind!r}; choose 'hadamard' or 'bernoulli'"
+            )
 
     def _ref(self) -> Tensor:
         return self.indices if self.patterns is None else self.patterns.matrix
@@ -144,7 +150,8 @@ class SinglePixelCamera(LinearOperator):
     def _check_y(self, y: Tensor) -> None:
         if y.dim() != 3 or y.shape[-1] != self.m:
             raise ValueError(
-                f"measurements have shape {shape_str(y.shape)} but SinglePixelCamera expects (B, C, {self.m})"
+                f"measurements have shape {shape_str(y.shape)} but SinglePixelCamera expects (B, "
+                f"C, {self.m})"
             )
         check_device(y, self._ref(), "SinglePixelCamera")
 
