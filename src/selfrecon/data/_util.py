@@ -26,7 +26,7 @@ EXTRAS = {
 
 
 def _missing(package: str, what: str) -> MissingDependencyError:
-    extra = EXTRAS.get(package, "data")
+    extra = EXTRAS.get(package.split(".")[0], "data")
     return MissingDependencyError(
         f"{what} needs the optional package {package!r}; install it with "
         f"`pip install selfrecon[{extra}]`"

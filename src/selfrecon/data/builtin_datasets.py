@@ -352,6 +352,7 @@ def _brain_split(nz: int, split: str) -> np.ndarray:
 def _brain(split: str, size: tuple[int, int], n: int | None, seed: int):
     vol = _mni_slices()
     idx = _brain_split(vol.shape[0], split)
+    idx = idx[torch.randperm(len(idx), generator=item_generator(seed, _SPLITS[split], 7)).numpy()]
     n = _check_n(n, len(idx), "brain-mri", split)
     idx = idx[:n]
 
