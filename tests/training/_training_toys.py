@@ -1,0 +1,106 @@
+"""Tiny data, models and losses for the Trainer tests (fast on 2 CPU cores)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from selfrecon.models import ArtifactRemoval, UNet
+from selfrecon.physics import Inpainting, Physics
+
+
+def smooth_images(n: int, size: int = 16, seed: int = 0) -> torch.Tensor:
+    """Random smooth images in [0, 1]: white noise low-passed by a Gaussian, rescaled per image."""
+    g = torch.Generator().manual_seed(seed)
+    z = torch.randn(n, 1, size, size, generator=g)
+    t = torch.arange(-4, 5, dtype=torch.float32)
+    k = torch.exp(-0.5 * (t / 2.0) ** 2)
+    k = k / k.sum()
+    z = F.conv2d(F.pad(z, (4, 4, 0, 0), mode="circular"), k.view(1, 1, 1, -1))
+    z = F.conv2d(F.pad(z, (0, 0, 4, 4), mode="circular"), k.view(1, 1, -1, 1))
+    z = z - z.amin(dim=(-2, -1), keepdim=True)
+    return z / z.amax(dim=(-2, -1), keepdim=True)
+
+
+class DictSet(torch.utils.data.Dataset):
+    """Items ``{"y", "x"}`` (``with_x=False``: ``{"y"}`` only), simulated once with a seed."""
+
+    def __init__(self, images, physics, seed=0, with_x=True):
+        g = torch.Generator().manual_seed(seed)
+        with torch.no_grad():
+            self.y = physics.measure(images, g)
+        self.x = images
+        self.with_x = with_x
+
+    def __len__(self):
+        return self.y.shape[0]
+
+    def __getitem__(self, i):
+        item = {"y": self.y[i]}
+        if self.with_x:
+            item["x"] = self.x[i]
+        return item
+
+
+def inpainting(size: int = 16, rate: float = 0.5, sigma: float | None = None, seed: int = 3):
+    from selfrecon.physics import GaussianNoise
+
+    op = Inpainting(rate=rate, img_shape=(size, size), generator=torch.Generator().manual_seed(seed))
+    return Physics(op, GaussianNoise(sigma) if sigma else None)
+
+
+def small_model(norm: str = "batch", width: int = 8, depth: int = 2, seed: int = 0) -> nn.Module:
+    torch.manual_seed(seed)
+    return ArtifactRemoval(UNet(1, width=width, depth=depth, norm=norm))
+
+
+class ToyMC(nn.Module):
+    """``‖A x̂ − y‖²`` mean (the Loss contract, standing in for selfrecon.losses.MCLoss)."""
+
+    def forward(self, y, x_hat, physics, model, generator=None, **kwargs):
+        return {"mc": F.mse_loss(physics.A(x_hat), y)}
+
+
+class ToyEI(nn.Module):
+    """MC + EI with random circular shifts drawn from ``generator`` (one per image)."""
+
+    def __init__(self, weight: float = 1.0):
+        super().__init__()
+        self.weight = weight
+
+    def forward(self, y, x_hat, physics, model, generator=None, **kwargs):
+        mc = F.mse_loss(physics.A(x_hat), y)
+        h, w = x_hat.shape[-2:]
+        dev = x_hat.device
+        s = torch.randint(0, h * w, (1,), generator=generator, device=dev).item()
+        x2 = torch.roll(x_hat, (s // w, s % w), dims=(-2, -1))
+        x3 = model(physics.A(x2), physics)
+        return {"mc": mc, "ei": self.weight * F.mse_loss(x3, x2)}
+
+
+class NaNAfter(nn.Module):
+    """MC loss that turns NaN after ``n`` calls in training mode."""
+
+    def __init__(self, n: int):
+        super().__init__()
+        self.n, self.calls = n, 0
+
+    def forward(self, y, x_hat, physics, model, generator=None, **kwargs):
+        self.calls += 1
+        mc = F.mse_loss(physics.A(x_hat), y)
+        return {"mc": mc * float("nan") if self.calls > self.n else mc}
+
+
+class InterruptAfter(ToyEI):
+    """ToyEI that raises KeyboardInterrupt on call ``n`` (simulates Ctrl-C mid-epoch)."""
+
+    def __init__(self, n: int):
+        super().__init__()
+        self.n, self.calls = n, 0
+
+    def forward(self, *args, **kwargs):
+        self.calls += 1
+        if self.calls == self.n:
+            raise KeyboardInterrupt
+        return super().forward(*args, **kwargs)
