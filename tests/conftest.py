@@ -3,8 +3,9 @@ import os
 import pytest
 import torch
 
-# Keep the suite fast and deterministic on 2-core CI machines.
-torch.set_num_threads(int(os.environ.get("SELFRECON_TEST_THREADS", "2")))
+# One thread per test process: CI runs two xdist workers on 2 cores, and oversubscribed
+# FFT threads were ~100x slower on a busy machine.
+torch.set_num_threads(int(os.environ.get("SELFRECON_TEST_THREADS", "1")))
 
 
 @pytest.fixture
