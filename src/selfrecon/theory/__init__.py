@@ -14,9 +14,21 @@ from selfrecon.theory.identifiability import (
     identifiability,
     quick_check,
 )
+from selfrecon.theory.sensing import (
+    MOIReport,
+    SufficientCondition,
+    estimate_box_dimension,
+    moi_identifiability,
+    sufficient_measurements,
+)
 
 __all__ = [
+    "MOIReport",
     "Report",
+    "SufficientCondition",
+    "estimate_box_dimension",
+    "moi_identifiability",
+    "sufficient_measurements",
     "VERDICTS",
     "candidate_groups",
     "character_table",

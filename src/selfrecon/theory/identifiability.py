@@ -165,7 +165,8 @@ def _dense(rm: RealMap, ga: GroupAction) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _divisors(n: int, limit: int = 8) -> list[int]:
-    return [p for p in range(1, min(n, limit) + 1) if n % p == 0]
+    """Candidate periods: divisors of ``n`` below ``n`` and at most ``limit``."""
+    return [p for p in range(1, min(n - 1, limit) + 1) if n % p == 0]
 
 
 def _close(a: Tensor, b: Tensor, tol: float) -> bool:
