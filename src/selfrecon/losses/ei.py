@@ -1,0 +1,160 @@
+r"""Equivariant imaging (EI), robust EI (REI) and multi-operator imaging (MOI) losses."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from selfrecon.groups.base import Group, build_group
+from selfrecon.losses._util import batched, mse
+from selfrecon.losses.base import XHAT, Loss, _x_hat
+from selfrecon.losses.sure import SURE
+
+__all__ = ["EILoss", "REILoss", "MOILoss"]
+
+
+def _check_n_trans(n_trans: int) -> int:
+    if int(n_trans) != n_trans or int(n_trans) < 1:
+        raise ValueError(
+            f"n_trans (transformed copies per image) must be an integer ≥ 1, got {n_trans}"
+        )
+    return int(n_trans)
+
+
+def _reconstruct_transformed(x2: Tensor, b: int, physics, model, generator, noisy: bool) -> Tensor:
+    """``f(A x2)`` (or ``f(noisy(A x2))``) for ``n_trans`` stacked copies, one pass if allowed."""
+    ys = []
+    for chunk in x2.split(b):
+        y2 = physics.A(chunk)
+        ys.append(physics.noisy(y2, generator) if noisy else y2)
+    return torch.cat(batched(lambda t: model(t, physics), ys, physics))
+
+
+class EILoss(Loss):
+    r"""Equivariant imaging: ``weight · mean |x₃ − x₂|²`` with ``x₂ = T_g x̂``, ``x₃ = f(A x₂)``.
+
+    Chen, Tachella & Davies, "Equivariant Imaging: Learning Beyond the Range Space", ICCV 2021,
+    eq. (5). ``g`` is drawn per image from ``group`` (``n_trans`` copies stacked on the batch, as
+    in the original code); nothing is detached, so gradients flow through both ``x̂`` and ``x₃``.
+    Use with :class:`~selfrecon.losses.MCLoss`: ``MCLoss() + EILoss(Shift())``. Cost: one more
+    network pass (batch ``n_trans·B``). Term: ``"ei"``.
+    """
+
+    def __init__(self, group: Group | str, weight: float = 1.0, n_trans: int = 1):
+        super().__init__()
+        self.group = build_group(group)
+        self.weight = float(weight)
+        self.n_trans = _check_n_trans(n_trans)
+
+    def forward(self, y, x_hat, physics, model, generator=None, **kwargs) -> dict[str, Tensor]:
+        x_hat, out = _x_hat(y, x_hat, physics, model)
+        x2, _ = self.group.random_apply(x_hat, generator, self.n_trans)
+        x3 = _reconstruct_transformed(x2, x_hat.shape[0], physics, model, generator, noisy=False)
+        return {"ei": self.weight * mse(x3, x2), **out}
+
+    def extra_repr(self) -> str:
+        return f"group={self.group!r}, weight={self.weight:g}, n_trans={self.n_trans}"
+
+
+class REILoss(Loss):
+    r"""Robust EI: ``sure_weight · SURE + weight · mean |x₃ − x₂|²``, ``x₃ = f(N(A x₂))``.
+
+    Chen, Tachella & Davies, "Robust Equivariant Imaging", CVPR 2022, eq. (10): SURE matched to
+    ``physics.noise`` (:class:`~selfrecon.losses.SURE`) replaces measurement consistency, and the
+    equivariance term re-measures ``x₂ = T_g x̂`` **with fresh noise** from the same noise model
+    (``physics.noisy``, drawn from ``generator``). Called with ``x_hat=None`` it evaluates ``f(y)``
+    and the SURE probe(s) in one batched pass and returns ``"x_hat"``; total cost 2 network calls
+    (3 evaluations: ``f(y)``, ``f(y + τb)``, ``f(x₃'s input)``). Terms: ``"sure"``, ``"rei"``.
+    """
+
+    computes_x_hat = True
+
+    def __init__(
+        self,
+        group: Group | str,
+        weight: float = 1.0,
+        n_trans: int = 1,
+        sure_weight: float = 1.0,
+        tau: float = 1e-2,
+        tau2: float | None = None,
+    ):
+        super().__init__()
+        self.group = build_group(group)
+        self.weight = float(weight)
+        self.n_trans = _check_n_trans(n_trans)
+        self.sure = SURE(tau=tau, tau2=tau2, weight=sure_weight)
+
+    def forward(self, y, x_hat, physics, model, generator=None, **kwargs) -> dict[str, Tensor]:
+        terms = self.sure(y, x_hat, physics, model, generator)
+        x_hat = terms[XHAT] if x_hat is None else x_hat
+        x2, _ = self.group.random_apply(x_hat, generator, self.n_trans)
+        x3 = _reconstruct_transformed(x2, x_hat.shape[0], physics, model, generator, noisy=True)
+        terms["rei"] = self.weight * mse(x3, x2)
+        return terms
+
+    def extra_repr(self) -> str:
+        return f"group={self.group!r}, weight={self.weight:g}, n_trans={self.n_trans}"
+
+
+class MOILoss(Loss):
+    r"""Multi-operator imaging: ``weight · mean |f(A_g x̂, physics_g) − x̂|²``.
+
+    Tachella, Chen & Davies, "Unsupervised Learning From Incomplete Measurements for Inverse
+    Problems", NeurIPS 2022, eq. (6): when the training set was measured with several operators
+    ``{A_1, …, A_G}`` (e.g. different inpainting masks), the reconstruction of one image is
+    re-measured with another operator and must be reconstructed back.
+
+    Parameters
+    ----------
+    physics_list : list of Physics (or LinearOperator)
+        The operators ``A_g``; bare operators are wrapped as noiseless :class:`Physics`.
+    weight : float
+        Multiplies the term ``"moi"``.
+    noisy : bool
+        Re-measure with ``physics_g``'s noise model (fresh noise) instead of noiselessly.
+
+    ``x̂ = f(y, physics)`` uses the batch's own ``physics``; each image then draws its own ``g``
+    from ``generator`` and the images are grouped by ``g`` (one network pass per operator used).
+    Combine with :class:`MCLoss` (``MCLoss() + MOILoss([...])``) as in the paper.
+    """
+
+    def __init__(self, physics_list, weight: float = 1.0, noisy: bool = False):
+        super().__init__()
+        from selfrecon.physics import LinearOperator, Physics
+
+        items = list(physics_list)
+        if len(items) < 1:
+            raise ValueError("MOILoss needs a non-empty list of physics (one per operator A_g)")
+        wrapped = []
+        for p in items:
+            if isinstance(p, LinearOperator):
+                p = Physics(p)
+            if not isinstance(p, Physics):
+                raise TypeError(
+                    f"MOILoss takes Physics or LinearOperator items, got {type(p).__name__}"
+                )
+            wrapped.append(p)
+        self.physics_list = torch.nn.ModuleList(wrapped)
+        self.weight = float(weight)
+        self.noisy = bool(noisy)
+
+    def forward(self, y, x_hat, physics, model, generator=None, **kwargs) -> dict[str, Tensor]:
+        x_hat, out = _x_hat(y, x_hat, physics, model)
+        n = len(self.physics_list)
+        dev = generator.device if generator is not None else "cpu"
+        g = torch.randint(0, n, (x_hat.shape[0],), generator=generator, device=dev).to(x_hat.device)
+        total = x_hat.new_zeros(())
+        for k in range(n):  # a loop over operators, not over images
+            sel = torch.nonzero(g == k).flatten()
+            if sel.numel() == 0:
+                continue
+            pk = self.physics_list[k]
+            xk = x_hat[sel]
+            yk = pk.A(xk)
+            if self.noisy:
+                yk = pk.noisy(yk, generator)
+            total = total + (model(yk, pk) - xk).pow(2).sum()
+        return {"moi": self.weight * total / x_hat.numel(), **out}
+
+    def extra_repr(self) -> str:
+        return f"operators={len(self.physics_list)}, weight={self.weight:g}, noisy={self.noisy}"

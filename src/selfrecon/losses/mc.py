@@ -1,0 +1,64 @@
+r"""Measurement consistency and the supervised baseline."""
+
+from __future__ import annotations
+
+from torch import Tensor
+
+from selfrecon.errors import shape_str
+from selfrecon.losses._util import mse
+from selfrecon.losses.base import Loss, _x_hat
+
+__all__ = ["MCLoss", "SupervisedLoss"]
+
+
+class MCLoss(Loss):
+    r"""Measurement consistency ``mean |A x̂ − y|²`` over all entries of ``A``'s output.
+
+    Chen, Tachella & Davies, "Equivariant Imaging", ICCV 2021, eq. (3) (the ``L_MC`` term).
+    Complex measurements count real and imaginary parts as separate entries. For a nonlinear
+    physics (low-dose CT) ``A`` is ``physics.A``, whatever it computes. Term: ``"mc"``.
+    """
+
+    def __init__(self, weight: float = 1.0):
+        super().__init__()
+        self.weight = float(weight)
+
+    def forward(self, y, x_hat, physics, model, generator=None, **kwargs) -> dict[str, Tensor]:
+        x_hat, out = _x_hat(y, x_hat, physics, model)
+        ax = physics.A(x_hat)
+        if ax.shape != y.shape:
+            raise ValueError(
+                f"A x̂ has shape {shape_str(ax.shape)} but the measurements y are "
+                f"{shape_str(y.shape)}; pass the physics that produced y"
+            )
+        return {"mc": self.weight * mse(ax, y), **out}
+
+    def extra_repr(self) -> str:
+        return f"weight={self.weight:g}"
+
+
+class SupervisedLoss(Loss):
+    r"""``mean |x̂ − x|²`` against ground truth ``x`` (network layout) — a baseline, not
+    self-supervised. Needs ``x=`` (the batch's ``"x"``). Term: ``"sup"``.
+    """
+
+    def __init__(self, weight: float = 1.0):
+        super().__init__()
+        self.weight = float(weight)
+
+    def forward(self, y, x_hat, physics, model, generator=None, x: Tensor | None = None, **kwargs):
+        if x is None:
+            raise ValueError(
+                "SupervisedLoss needs ground-truth images: pass x= (the batch's 'x'); with "
+                "measurements only, train with MCLoss + EILoss, SURE or REILoss instead"
+            )
+        x_hat, out = _x_hat(y, x_hat, physics, model)
+        if x.shape != x_hat.shape:
+            raise ValueError(
+                f"ground truth x has shape {shape_str(x.shape)} but the reconstruction is "
+                f"{shape_str(x_hat.shape)}; bring x to network layout with physics.prepare_image(x)"
+            )
+        return {"sup": self.weight * mse(x_hat, x), **out}
+
+    def extra_repr(self) -> str:
+        return f"weight={self.weight:g}"
