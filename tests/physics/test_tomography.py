@@ -52,6 +52,19 @@ def test_float32_default_and_shapes(rng):
     assert "angles" in op.state_dict()
 
 
+def test_gradients_and_norm(rng):
+    op = Tomography(6, 8)
+    x = torch.rand(2, 2, 8, 8, dtype=torch.float64, generator=rng, requires_grad=True)
+    assert torch.autograd.gradcheck(op, (x,))
+    assert torch.autograd.gradgradcheck(lambda v: op(v) ** 2, (x,))
+    y = torch.rand(1, 1, 6, op.n_det, dtype=torch.float64, generator=rng, requires_grad=True)
+    assert torch.autograd.gradcheck(op.pinv, (y,))
+    dense = op._mats(x)[0].to_dense()
+    assert op.norm(generator=rng, n_iter=200, tol=1e-10) == pytest.approx(
+        float(torch.linalg.matrix_norm(dense, ord=2)), rel=1e-4
+    )
+
+
 def test_zero_and_ninety_degrees_are_column_and_row_sums(rng):
     # θ = 0 sums columns (bins follow columns), θ = 90° sums rows (bins run bottom to top).
     op = Tomography([0.0, 90.0], 9, circle=True)

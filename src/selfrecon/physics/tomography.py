@@ -67,8 +67,10 @@ __all__ = ["Tomography", "LowDoseCT", "radon_matrix", "ramp_filter"]
 _WINDOWS = ("ramp", "hann", "hamming", "cosine", "shepp-logan")
 _MODELS = ("joseph",)
 
-# (angles bytes, img_size, n_det, model, dtype, device) -> (A as CSR, Aᵀ as CSR)
+# (angles bytes, img_size, n_det, model, dtype, device) -> (A as CSR, Aᵀ as CSR); the oldest
+# entries are dropped beyond _CACHE_SIZE so per-batch geometries cannot grow it without bound.
 _MATRIX_CACHE: dict[tuple, tuple[Tensor, Tensor]] = {}
+_CACHE_SIZE = 16
 
 
 def _as_angles(angles: int | float | Sequence[float] | Tensor) -> Tensor:
@@ -156,6 +158,8 @@ def _system_matrices(
         _MATRIX_CACHE[base_key] = base
     out = base if base_key == key else tuple(mat.to(device=device, dtype=dtype) for mat in base)
     _MATRIX_CACHE[key] = out
+    while len(_MATRIX_CACHE) > _CACHE_SIZE:
+        _MATRIX_CACHE.pop(next(iter(_MATRIX_CACHE)))
     return out
 
 
@@ -172,6 +176,33 @@ def _csr(rows: Tensor, cols: Tensor, vals: Tensor, shape: tuple[int, int]) -> Te
         return torch.sparse_csr_tensor(
             crow.to(torch.int32), cols[order].to(torch.int32), vals[order], shape
         )
+
+
+class _SparseProduct(torch.autograd.Function):
+    """``M @ X`` for a CSR ``M`` whose transpose ``Mt`` is stored: the backward pass is ``Mt @ G``.
+
+    Autograd through a plain sparse product would transpose ``M`` at every step; reusing the cached
+    transpose keeps a training step's ``A``, ``Aᵀ`` and their gradients all row-parallel CSR
+    products.
+    The backward calls this function again, so higher-order gradients work too.
+    """
+
+    @staticmethod
+    def forward(ctx, x: Tensor, m: Tensor, mt: Tensor) -> Tensor:  # noqa: D102
+        ctx.mats = (m, mt)
+        return m @ x
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None, None]:  # noqa: D102
+        m, mt = ctx.mats
+        return _SparseProduct.apply(grad.contiguous(), mt, m), None, None
+
+
+def _apply(m: Tensor, mt: Tensor, x: Tensor) -> Tensor:
+    """``m @ x`` (x dense, columns = batch items), differentiable in ``x``."""
+    if torch.is_grad_enabled() and x.requires_grad:
+        return _SparseProduct.apply(x, m, mt)
+    return m @ x
 
 
 def ramp_filter(n_det: int, window: str = "ramp", dtype: torch.dtype = torch.float64) -> Tensor:
@@ -283,8 +314,9 @@ class Tomography(LinearOperator):
         return int(self.angles.numel())
 
     @property
-    def in_shape(self) -> tuple[None, int, int]:
-        return (None, self.img_size, self.img_size)
+    def in_shape(self) -> tuple[int, int, int]:
+        """One image's shape ``(1, N, N)`` (any channel count works; channels are independent)."""
+        return (1, self.img_size, self.img_size)
 
     @property
     def out_shape(self) -> tuple[None, int, int]:
@@ -313,19 +345,19 @@ class Tomography(LinearOperator):
     def forward(self, x: Tensor) -> Tensor:
         """Sinogram ``A x``: ``(B, C, N, N)`` → ``(B, C, n_views, n_det)``."""
         self._check(x, (self.img_size, self.img_size), "images")
-        a, _ = self._mats(x)
+        a, at = self._mats(x)
         b, c = x.shape[:2]
-        cols = x.to(a.dtype).reshape(b * c, -1).t()  # (N², BC)
-        y = (a @ cols).t()  # (BC, V·D)
+        cols = x.to(a.dtype).reshape(b * c, -1).t().contiguous()  # (N², BC)
+        y = _apply(a, at, cols).t()  # (BC, V·D)
         return y.reshape(b, c, self.n_views, self.n_det).to(x.dtype)
 
     def adjoint(self, y: Tensor) -> Tensor:
         """Exact back-projection ``Aᵀ y`` (the transpose of the stored matrix)."""
         self._check(y, (self.n_views, self.n_det), "sinograms")
-        _, at = self._mats(y)
+        a, at = self._mats(y)
         b, c = y.shape[:2]
-        cols = y.to(at.dtype).reshape(b * c, -1).t()
-        x = (at @ cols).t()
+        cols = y.to(at.dtype).reshape(b * c, -1).t().contiguous()  # (V·D, BC)
+        x = _apply(at, a, cols).t()
         return x.reshape(b, c, self.img_size, self.img_size).to(y.dtype)
 
     def filter_sinogram(self, y: Tensor) -> Tensor:
