@@ -48,8 +48,14 @@ def test_float32_default_and_shapes(rng):
     y = op(x)
     assert y.shape == (2, 3, 10, math.ceil(math.sqrt(2) * 12)) and y.dtype == torch.float32
     assert op.adjoint(y).shape == x.shape and op.pinv(y).shape == x.shape
-    assert torch.allclose(op.angles, torch.arange(10) * 18.0)
+    assert torch.allclose(op.angles, torch.arange(10, dtype=torch.float64) * 18.0)
     assert "angles" in op.state_dict()
+    # the angles buffer is the geometry: loading another operator's state changes the sinogram
+    other = Tomography(10, 12)
+    other.load_state_dict(
+        Tomography([float(a) for a in torch.arange(10) * 18.0 + 5], 12).state_dict()
+    )
+    assert not torch.allclose(other(x), y)
 
 
 def test_gradients_and_norm(rng):

@@ -299,13 +299,11 @@ class Tomography(LinearOperator):
         self.circle = bool(circle)
         self.filter = filter
         self.model = model
-        self.register_buffer("angles", _as_angles(angles).to(torch.float32))
-        self._angles64 = _as_angles(angles)  # exact degrees for the matrix (cache key)
+        # Degrees in float64: the one source of the geometry (matrix cache key, FBP view weights),
+        # so a loaded state_dict or a per-batch update() is always honoured.
+        self.register_buffer("angles", _as_angles(angles))
         self.register_buffer(
             "_filter", ramp_filter(self.n_det, filter, torch.float32), persistent=False
-        )
-        self.register_buffer(
-            "_view_w", _view_weights(self._angles64).to(torch.float32)[:, None], persistent=False
         )
 
     # -- shapes ---------------------------------------------------------------------------
@@ -335,10 +333,13 @@ class Tomography(LinearOperator):
                 )
             )
 
+    def _angles_cpu(self) -> Tensor:
+        return self.angles.detach().to("cpu", torch.float64)
+
     def _mats(self, like: Tensor) -> tuple[Tensor, Tensor]:
         dtype = torch.float64 if like.dtype == torch.float64 else torch.float32
         return _system_matrices(
-            self._angles64, self.img_size, self.n_det, self.model, dtype, like.device
+            self._angles_cpu(), self.img_size, self.n_det, self.model, dtype, like.device
         )
 
     # -- the maps -------------------------------------------------------------------------
@@ -368,7 +369,8 @@ class Tomography(LinearOperator):
         p = resp.numel()
         spec = torch.fft.rfft(y.to(dtype), n=p, dim=-1) * resp[: p // 2 + 1]
         filt = torch.fft.irfft(spec, n=p, dim=-1)[..., : self.n_det]
-        return filt * self._view_w.to(dtype)
+        w = _view_weights(self._angles_cpu()).to(device=filt.device, dtype=dtype)
+        return filt * w[:, None]
 
     def fbp(self, y: Tensor) -> Tensor:
         r"""Filtered back-projection ``Aᵀ (Δθ · h ∗ y)`` (Kak & Slaney 1988, eq. 3.45, discrete)."""
@@ -381,7 +383,7 @@ class Tomography(LinearOperator):
     # -- description ----------------------------------------------------------------------
     def config(self) -> dict:
         return {
-            "angles": self._angles64.clone(),
+            "angles": self._angles_cpu().clone(),
             "img_size": self.img_size,
             "n_det": self.n_det,
             "circle": self.circle,
