@@ -1,0 +1,382 @@
+"""Config → objects: physics, datasets, model, loss, Trainer (glue only; no science here).
+
+Every object is made by the same library calls a Python user makes (``selfrecon.physics``,
+``selfrecon.data``, ``selfrecon.models``, ``selfrecon.losses``, ``selfrecon.training``).
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.utils.data import Dataset, Subset
+
+from selfrecon.cli.config import Config
+from selfrecon.errors import ConfigError, DataError
+from selfrecon.training import Trainer
+
+__all__ = [
+    "Experiment",
+    "build_experiment",
+    "build_physics",
+    "build_model",
+    "build_loss",
+    "build_group",
+    "RunTrainer",
+    "RUN_META",
+]
+
+RUN_META = "run.pt"  # physics spec + model spec of a run, so eval/predict never need the data
+
+
+@dataclass
+class Experiment:
+    """Everything a command needs: the physics, the datasets, the network's channel count."""
+
+    cfg: Config
+    physics: nn.Module
+    train: Dataset
+    val: Dataset | None
+    test: Dataset | None
+    channels: int
+    physics_list: list | None = None  # MOI: the operators A_g
+
+
+# -- physics ------------------------------------------------------------------------------------
+def _gen(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(int(seed))
+
+
+def _noise(cfg) -> object:
+    from selfrecon.physics import build_noise
+
+    n = cfg.noise
+    if n.name == "none":
+        return None
+    spec = {
+        "name": n.name,
+        **{k: getattr(n, k) for k in ("sigma", "gain") if getattr(n, k) is not None},
+    }
+    return build_noise(spec)
+
+
+def build_physics(cfg: Config, img_shape: tuple[int, int, int], variant: int = 0):
+    """The physics of ``cfg.physics`` for images ``(C, H, W)``; ``variant`` re-seeds random
+    operators (MOI draws its operators ``A_g`` as variants 0..G-1)."""
+    from selfrecon import physics as P
+
+    op = cfg.physics.operator
+    c, h, w = img_shape
+    name = op.name
+    if name == "inpainting":
+        A = P.Inpainting(
+            rate=op.rate, img_shape=(1, h, w), generator=_gen(op.seed + 7919 * variant)
+        )
+    elif name == "cs":
+        A = P.CompressedSensing(op.m, (c, h, w), generator=_gen(op.seed + 7919 * variant))
+    elif name == "mri":
+        mask = P.mri_mask(
+            (h, w),
+            op.acceleration,
+            op.center_fraction,
+            op.pattern,
+            generator=_gen(op.seed + 7919 * variant),
+        )
+        A = P.MRI(mask)
+    elif name in ("tomography", "ct", "lowdose_ct"):
+        if h != w:
+            raise ConfigError(f"CT needs square images; data.size gives {h}×{w}; set data.size=N")
+        if name == "lowdose_ct":
+            return P.LowDoseCT(
+                angles=op.views,
+                img_size=h,
+                I0=op.I0,
+                gain=op.gain,
+                sigma=op.sigma,
+                mu=op.mu,
+                filter=op.filter,
+            )
+        A = P.Tomography(op.views, img_size=h, circle=op.circle, filter=op.filter)
+    elif name == "denoising":
+        A = P.Denoising()
+    else:  # pragma: no cover - the schema lists the operators
+        raise ConfigError(f"unknown operator {name!r}")
+    return P.Physics(A, _noise(cfg.physics))
+
+
+def _files_spec(cfg: Config) -> dict:
+    """A physics spec for the user's own measurement files (parameters come from files)."""
+    op = cfg.physics.operator
+    d = cfg.data
+    noise = cfg.physics.noise
+    noise_spec = (
+        None
+        if noise.name == "none"
+        else {
+            "name": noise.name,
+            **{k: getattr(noise, k) for k in ("sigma", "gain") if getattr(noise, k) is not None},
+        }
+    )
+    if op.name in ("inpainting", "mri"):
+        if d.mask_file is None:
+            raise ConfigError(
+                f"data.source 'files' with operator {op.name!r} needs data.mask_file; pass the "
+                "mask used at acquisition (.npy, .png, .txt)"
+            )
+        return {"kind": "linear", "operator": {"name": op.name}, "noise": noise_spec}
+    if op.name in ("tomography", "ct", "lowdose_ct"):
+        if d.size is None:
+            raise ConfigError(
+                "data.source 'files' with CT needs data.size (the image side N in pixels)"
+            )
+        tomo = {"name": "tomography", "angles": op.views, "img_size": d.size, "filter": op.filter}
+        if op.name == "lowdose_ct":
+            return {
+                "kind": "lowdose_ct",
+                "operator": tomo,
+                "noise": {"name": "poisson_gaussian", "gain": op.gain, "sigma": op.sigma},
+                "I0": op.I0,
+                "mu": op.mu if op.mu is not None else 4.0 / d.size,
+            }
+        tomo["circle"] = op.circle
+        return {"kind": "linear", "operator": tomo, "noise": noise_spec}
+    if op.name == "denoising":
+        return {"kind": "linear", "operator": {"name": "denoising"}, "noise": noise_spec}
+    raise ConfigError(
+        f"data.source 'files' does not support operator {op.name!r} (its parameters cannot be read "
+        "from a file); simulate with data.source 'builtin' or use a measurement set"
+    )
+
+
+# -- data ---------------------------------------------------------------------------------------
+def _measurement_set(path: str | Path, what: str):
+    from selfrecon.data import MeasurementSet
+
+    p = Path(path)
+    if not p.exists():
+        raise DataError(
+            f"{what} {p} does not exist; create it with `selfrecon simulate` or fix the path"
+        )
+    return MeasurementSet(p)
+
+
+def _network_channels(physics, dataset: Dataset) -> int:
+    item = dataset[0]
+    if "x" in item:
+        return int(item["x"].shape[0])
+    y = item["y"][None]
+    p = (
+        physics.update(**{k: v[None] for k, v in item["params"].items()})
+        if "params" in item
+        else physics
+    )
+    return int(p.A_dagger(y).shape[1])
+
+
+def build_experiment(cfg: Config) -> Experiment:
+    """Physics and train/val/test datasets as the config describes them."""
+    d = cfg.data
+    physics_list = None
+    if d.source == "builtin":
+        from selfrecon.data import MeasuredDataset, builtin
+
+        images = builtin(
+            d.name, "train", d.size, n=d.train + d.val, channels=d.channels, seed=d.seed
+        )
+        if len(images) < d.train + d.val:
+            raise ConfigError(
+                f"data.name {d.name!r} has {len(images)} training images but data.train + data.val "
+                f"= {d.train + d.val}; lower them"
+            )
+        shape = tuple(images[0].shape)
+        physics = build_physics(cfg, shape)
+        params_fn = None
+        if cfg.loss.method == "moi":
+            physics_list = [build_physics(cfg, shape, k) for k in range(cfg.loss.operators)]
+            key = _moi_param(physics_list[0])
+            params = [getattr(p.operator, key) for p in physics_list]
+
+            def params_fn(i, generator, _p=params, _k=key):
+                return {_k: _p[i % len(_p)].clone()}
+
+            physics = physics_list[0]
+        full = MeasuredDataset(images, physics, seed=d.seed, params_fn=params_fn)
+        train = Subset(full, range(d.train))
+        val = Subset(full, range(d.train, d.train + d.val)) if d.val else None
+        test = None
+        if d.test:
+            test_images = builtin(
+                d.name, "test", d.size, n=d.test, channels=d.channels, seed=d.seed
+            )
+            test = MeasuredDataset(test_images, physics, seed=d.seed + 1, params_fn=params_fn)
+    else:
+        if cfg.loss.method == "moi":
+            raise ConfigError(
+                "loss.method 'moi' is supported with data.source 'builtin' (it draws the operators); "
+                "use mc/ei/rei for measurement sets"
+            )
+        if d.source == "measurements":
+            root = Path(d.path)
+            if (root / "train" / "manifest.json").is_file() and not (
+                root / "manifest.json"
+            ).is_file():
+                train = _measurement_set(root / "train", "data.path")
+                val_p = d.val_path or (root / "val" if (root / "val").is_dir() else None)
+                test_p = d.test_path or (root / "test" if (root / "test").is_dir() else None)
+            else:
+                train = _measurement_set(root, "data.path")
+                val_p, test_p = d.val_path, d.test_path
+        else:  # files
+            from selfrecon.data import assemble
+
+            train = assemble(
+                d.files,
+                _files_spec(cfg),
+                mask_file=d.mask_file,
+                angles_file=d.angles_file,
+                key=d.key,
+            )
+            val_p, test_p = d.val_path, d.test_path
+        physics = train.physics
+        val = _measurement_set(val_p, "data.val_path") if val_p else None
+        test = _measurement_set(test_p, "data.test_path") if test_p else None
+    if cfg.loss.method == "supervised":
+        if "x" not in train[0]:
+            raise ConfigError(
+                "loss.method 'supervised' needs ground truth x in the training data; use a "
+                "self-supervised method (ei, rei, n2s...)"
+            )
+    channels = _network_channels(physics, train)
+    return Experiment(cfg, physics, train, val, test, channels, physics_list)
+
+
+def _moi_param(physics) -> str:
+    cfg = physics.operator.config()
+    if "mask" in cfg:
+        return "mask"
+    raise ConfigError(
+        "loss.method 'moi' needs an operator with a random mask (inpainting, mri); "
+        f"got {physics.operator.name!r}"
+    )
+
+
+# -- model and loss -----------------------------------------------------------------------------
+def build_model(cfg: Config, channels: int) -> nn.Module:
+    """``ArtifactRemoval(backbone)``: ``f(y) = G(A† y)`` with the configured backbone."""
+    from selfrecon.models import ArtifactRemoval, DnCNN, UNet
+
+    m = cfg.model
+    if m.name == "unet":
+        backbone = UNet(channels, depth=m.depth, width=m.width, residual=m.residual, norm=m.norm)
+    else:
+        backbone = DnCNN(
+            channels, depth=max(m.depth, 2), width=m.width, residual=m.residual, norm=m.norm
+        )
+    return ArtifactRemoval(backbone, init=m.init)
+
+
+def inference_model(cfg: Config, model: nn.Module) -> nn.Module:
+    """The model used for evaluation/prediction (J-invariant wrapper if ``model.jinvariant``)."""
+    if cfg.model.jinvariant:
+        from selfrecon.models.jinvariant import JInvariant
+
+        return JInvariant(model, width=cfg.loss.width, mode=cfg.loss.mode)
+    return model
+
+
+def build_group(cfg: Config):
+    from selfrecon.groups import build_group as bg
+
+    return bg(cfg.loss.group) if cfg.loss.group is not None else None
+
+
+def build_loss(cfg: Config, exp: Experiment) -> nn.Module:
+    from selfrecon import losses as L
+
+    lc = cfg.loss
+    method = lc.method
+    noisy = exp.physics.noise is not None
+    if method in ("rei", "sure") and not noisy:
+        raise ConfigError(
+            f"loss.method {method!r} uses SURE, which needs noisy measurements with a known noise "
+            "model; set physics.noise (gaussian sigma, poisson gain...) or use method ei"
+        )
+    y = exp.train[0]["y"]
+    if method == "n2s" and (y.dim() != 3 or y.is_complex()):
+        raise ConfigError(
+            "loss.method 'n2s' masks pixels, so measurements must be images (denoising, "
+            f"inpainting); these have shape {tuple(y.shape)}. Use rei or sure"
+        )
+    if method == "mc":
+        return L.MCLoss(lc.mc_weight)
+    if method == "ei":
+        return L.MCLoss(lc.mc_weight) + L.EILoss(build_group(cfg), lc.weight, lc.n_trans)
+    if method == "rei":
+        return L.REILoss(build_group(cfg), lc.weight, lc.n_trans, lc.sure_weight, lc.tau)
+    if method == "sure":
+        return L.SURE(tau=lc.tau, weight=lc.sure_weight)
+    if method == "n2s":
+        return L.Noise2SelfLoss(lc.width, lc.mode, lc.weight)
+    if method == "moi":
+        return L.MCLoss(lc.mc_weight) + L.MOILoss(exp.physics_list, lc.weight, noisy=noisy)
+    return L.SupervisedLoss(lc.weight)
+
+
+# -- the Trainer, writing the CLI's config into the run folder ----------------------------------
+class RunTrainer(Trainer):
+    """A :class:`~selfrecon.training.Trainer` whose run folder also holds the CLI's view.
+
+    ``config.yaml`` is the resolved CLI config (re-runnable with ``selfrecon train``); the
+    Trainer's own description of the objects (model/loss/physics specs, data sizes, world size)
+    goes to ``spec.yaml``; ``run.pt`` holds the physics and model specs that ``eval``/``predict``
+    rebuild from.
+    """
+
+    def __init__(self, *args, resolved: dict, meta: dict, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._resolved = resolved
+        self._meta = meta
+
+    def _prepare_run_dir(self) -> None:
+        super()._prepare_run_dir()
+        if not self.dist.is_main:
+            return
+        import yaml
+
+        cfg_path = self.run_dir / "config.yaml"
+        if cfg_path.is_file():
+            shutil.copyfile(cfg_path, self.run_dir / "spec.yaml")
+        with open(cfg_path, "w") as f:
+            f.write(
+                "# resolved selfrecon config of this run (rerun: selfrecon train config.yaml)\n"
+            )
+            yaml.safe_dump(self._resolved, f, sort_keys=False)
+        torch.save(self._meta, self.run_dir / RUN_META)
+
+
+def run_meta(exp: Experiment, model: nn.Module) -> dict:
+    from selfrecon.models import model_spec
+
+    return {"physics": exp.physics.spec(), "model": model_spec(model), "channels": exp.channels}
+
+
+def load_run(run_dir: str | Path) -> tuple[Config, dict, nn.Module, nn.Module]:
+    """``(config, resolved dict, physics, untrained model)`` of a run folder."""
+    from selfrecon.cli.config import load_config
+    from selfrecon.models import build_model as bm
+    from selfrecon.physics import build_physics as bp
+
+    run = Path(run_dir)
+    if not run.is_dir():
+        raise DataError(f"run folder {run} does not exist; pass the folder `selfrecon train` wrote")
+    if not (run / "config.yaml").is_file() or not (run / RUN_META).is_file():
+        raise DataError(
+            f"{run} is not a selfrecon run folder (no config.yaml/{RUN_META}); pass the folder "
+            "`selfrecon train` wrote"
+        )
+    cfg, resolved = load_config(run / "config.yaml")
+    meta = torch.load(run / RUN_META, map_location="cpu", weights_only=True)
+    return cfg, resolved, bp(meta["physics"]), bm(meta["model"])

@@ -1,0 +1,727 @@
+"""The ``selfrecon`` subcommands (imported lazily by :mod:`selfrecon.cli.main`).
+
+Each ``cmd_NAME(args)`` parses nothing and computes nothing scientific: it loads a config, calls the
+library, prints a summary and writes files. Errors are raised as :class:`~selfrecon.errors`
+exceptions with one-line messages; ``main`` turns them into exit code 2.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from selfrecon.cli.build import (
+    RUN_META,
+    Experiment,
+    RunTrainer,
+    build_experiment,
+    build_group,
+    build_loss,
+    build_model,
+    inference_model,
+    load_run,
+    run_meta,
+)
+from selfrecon.cli.config import Config, load_config, validate_config
+from selfrecon.errors import ConfigError, DataError
+
+_STATE: dict = {"run": None}
+
+
+def _rank() -> int:
+    return int(os.environ.get("RANK", "0"))
+
+
+def _print(*a, **k) -> None:
+    if _rank() == 0:
+        print(*a, **k, flush=True)
+
+
+def interrupt_message() -> str:
+    run = _STATE.get("run")
+    if run is not None and (Path(run) / "checkpoints" / "last.pt").is_file():
+        return f"saved {run}/checkpoints/last.pt; resume with `selfrecon train --resume {run}`"
+    return "nothing was saved; run the command again"
+
+
+# -- helpers ------------------------------------------------------------------------------------
+def _is_run(p: Path) -> bool:
+    return (
+        (p / "metrics.csv").is_file() or (p / "config.yaml").is_file() or (p / RUN_META).is_file()
+    )
+
+
+def _collate(items: list[dict]) -> dict:
+    from torch.utils.data import default_collate
+
+    return default_collate(items)
+
+
+def _unpack(batch: dict, physics):
+    y = batch["y"]
+    x = batch.get("x")
+    params = batch.get("params") or {}
+    p = physics.update(**params) if params else physics
+    return y, x, p
+
+
+def dry_run(exp: Experiment, model, loss) -> dict:
+    """One loss evaluation on ≤ 2 training items: shape/config problems surface before a run."""
+    items = [exp.train[i] for i in range(min(2, len(exp.train)))]
+    y, x, physics = _unpack(_collate(items), exp.physics)
+    g = torch.Generator().manual_seed(0)
+    was = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            extras = {"x": x} if x is not None else {}
+            if getattr(loss, "computes_x_hat", False):
+                terms = dict(loss(y, None, physics, model, generator=g, **extras))
+                terms.pop("x_hat", None)
+            else:
+                x_hat = model(y, physics)
+                terms = dict(loss(y, x_hat, physics, model, generator=g, **extras))
+    finally:
+        model.train(was)
+    return {k: float(v) for k, v in terms.items()}
+
+
+def _describe_physics(physics) -> str:
+    op = physics.operator
+    spec = physics.spec()
+    parts = [f"{getattr(op, 'name', type(op).__name__)}"]
+    extra = getattr(op, "extra_repr", lambda: "")()
+    if extra:
+        parts.append(f"({extra})")
+    noise = spec.get("noise")
+    if noise:
+        vals = ", ".join(
+            f"{k}={float(v):g}" for k, v in noise.items() if k != "name" and _scalarish(v)
+        )
+        parts.append(f"noise {noise.get('name')}({vals})")
+    else:
+        parts.append("noiseless")
+    if spec.get("kind") not in (None, "linear"):
+        parts.insert(0, f"[{spec['kind']}]")
+    return " ".join(parts)
+
+
+def _scalarish(v) -> bool:
+    try:
+        return torch.as_tensor(v).numel() == 1
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def _shape(t) -> str:
+    dt = " complex" if t.is_complex() else ""
+    return "(" + ", ".join(str(s) for s in t.shape) + ")" + dt
+
+
+# -- init ---------------------------------------------------------------------------------------
+def cmd_init(args) -> int:
+    from selfrecon.cli.templates import TASKS, render
+
+    if args.task not in TASKS:
+        raise ConfigError(f"unknown task {args.task!r}; choose one of {', '.join(TASKS)}")
+    out = Path(args.output)
+    if out.exists() and not args.overwrite:
+        raise ConfigError(f"{out} already exists; pass --overwrite or choose another -o file")
+    if out.exists() and out.is_dir():
+        raise ConfigError(f"{out} is a folder; pass a file name with -o, e.g. -o config.yaml")
+    if not out.parent.exists():
+        raise ConfigError(f"folder {out.parent} does not exist; create it first")
+    text = render(args.task)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=str(out.parent))
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    print(f"wrote {out} ({args.task}); next: selfrecon check {out}")
+    return 0
+
+
+# -- check / identify ---------------------------------------------------------------------------
+def _build_all(cfg: Config):
+    exp = build_experiment(cfg)
+    torch.manual_seed(cfg.train.seed)
+    model = build_model(cfg, exp.channels)
+    loss = build_loss(cfg, exp)
+    return exp, model, loss
+
+
+def _identify(cfg: Config, physics, budget: float, verbose: bool):
+    from selfrecon.theory import quick_check
+
+    group = build_group(cfg) if cfg.loss.method in ("ei", "rei") else None
+    return quick_check(physics, group, time_budget=budget)
+
+
+def cmd_check(args) -> int:
+    cfg, _ = load_config(args.config, args.sets)
+    exp, model, loss = _build_all(cfg)
+    item = exp.train[0]
+    terms = dry_run(exp, model, loss)
+    from selfrecon.models import count_parameters
+
+    d = cfg.data
+    src = {"builtin": f"built-in {d.name!r}", "measurements": d.path, "files": d.files}[d.source]
+    lines = [
+        f"config      {args.config}: OK",
+        f"data        {d.source}: {src}",
+        f"            train {len(exp.train)}, val {len(exp.val) if exp.val else 0}, "
+        f"test {len(exp.test) if exp.test else 0} items; "
+        f"ground truth {'yes' if 'x' in item else 'no'}",
+        f"shapes      y {_shape(item['y'])}"
+        + (f", x {_shape(item['x'])}" if "x" in item else "")
+        + f", network channels {exp.channels}",
+        f"physics     {_describe_physics(exp.physics)}",
+        f"model       {cfg.model.name} (width {cfg.model.width}, depth {cfg.model.depth}), "
+        f"{count_parameters(model):,} parameters, f(y) = G(A{'†' if cfg.model.init == 'pinv' else 'ᵀ'}y)",
+        f"loss        {cfg.loss.method}: {loss!r}",
+        "            one batch: " + ", ".join(f"{k} {v:.4g}" for k, v in terms.items()),
+        f"train       {cfg.train.steps or cfg.train.epochs} {'steps' if cfg.train.steps else 'epochs'}, "
+        f"batch {cfg.train.batch_size}, lr {cfg.train.lr:g}, schedule {cfg.train.schedule}, "
+        f"seed {cfg.train.seed}, device {cfg.train.device}",
+        f"output      {cfg.output.dir}",
+    ]
+    print("\n".join(lines))
+    if not args.no_identify:
+        report = _identify(cfg, exp.physics, 10.0, False)
+        print("identifiability")
+        print("  " + str(report).replace("\n", "\n  "))
+    return 0
+
+
+def cmd_identify(args) -> int:
+    from selfrecon.theory import identifiability
+
+    cfg, _ = load_config(args.config, args.sets)
+    exp = build_experiment(cfg)
+    group = build_group(cfg)
+    if cfg.loss.method not in ("ei", "rei"):
+        print(f"note: loss.method {cfg.loss.method!r} uses no group; checking loss.group anyway")
+    report = identifiability(exp.physics, group, time_budget=args.time_budget)
+    print(report)
+    return 0
+
+
+# -- simulate -----------------------------------------------------------------------------------
+def cmd_simulate(args) -> int:
+    from selfrecon.data import MeasurementSet
+
+    cfg, resolved = load_config(args.config, args.sets)
+    if cfg.data.source != "builtin":
+        raise ConfigError(
+            f"simulate makes measurements from built-in images; data.source is "
+            f"{cfg.data.source!r} (already measurements)"
+        )
+    out = Path(args.output)
+    if out.exists() and any(out.iterdir()) and not args.overwrite:
+        raise DataError(f"{out} already exists and is not empty; pass --overwrite or another -o")
+    if not out.parent.exists():
+        raise DataError(f"folder {out.parent} does not exist; create it first")
+    exp = build_experiment(cfg)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=str(out.parent)))
+    try:
+        for split, ds in (("train", exp.train), ("val", exp.val), ("test", exp.test)):
+            if ds is None:
+                continue
+            # the Subsets of MeasuredDataset hold the simulated items: write them as they are
+            y = [ds[i] for i in range(len(ds))]
+            params = None
+            if "params" in y[0]:
+                params = {k: torch.stack([it["params"][k] for it in y]) for k in y[0]["params"]}
+            ms = MeasurementSet.from_arrays(
+                torch.stack([it["y"] for it in y]),
+                exp.physics,
+                x=torch.stack([it["x"] for it in y]),
+                params=params,
+            )
+            ms.manifest["seed"] = cfg.data.seed
+            ms.save(tmp / split)
+            print(f"{split:5s} {len(ds)} measurements  y {_shape(y[0]['y'])}")
+        import yaml
+
+        with open(tmp / "config.yaml", "w") as f:
+            f.write("# config used by `selfrecon simulate` to make these measurement sets\n")
+            yaml.safe_dump(resolved, f, sort_keys=False)
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    print(
+        f"wrote {out}/{{train,val,test}}; train on it with data: {{source: measurements, "
+        f"path: {out}}}"
+    )
+    return 0
+
+
+# -- train --------------------------------------------------------------------------------------
+def _prepare_run_folder(cfg: Config, resume: bool) -> Path:
+    run = Path(cfg.output.dir)
+    if _rank() != 0:
+        return run
+    if resume:
+        if not (run / "checkpoints" / "last.pt").is_file():
+            raise ConfigError(
+                f"{run} has no checkpoints/last.pt to resume from; start a new run without --resume"
+            )
+        return run
+    if run.exists() and not run.is_dir():
+        raise ConfigError(f"output.dir {run} is a file; choose a folder for the run")
+    if run.is_dir() and any(run.iterdir()):
+        if not _is_run(run):
+            raise ConfigError(
+                f"output.dir {run} is a non-empty folder that is not a selfrecon run; choose "
+                "another output.dir"
+            )
+        if not cfg.output.overwrite:
+            raise ConfigError(
+                f"run folder {run} already holds a run; continue it with `selfrecon train --resume "
+                f"{run}`, replace it with --set output.overwrite=true, or set output.dir"
+            )
+    return run
+
+
+def run_training(cfg: Config, resolved: dict, resume: bool = False, quiet: bool = False):
+    """Build, dry-run, then train; returns ``(trainer, summary, experiment)``."""
+    run = _prepare_run_folder(cfg, resume)
+    exp, model, loss = _build_all(cfg)
+    dry_run(exp, model, loss)
+    tc = cfg.train.model_dump()
+    tc["resume"] = bool(resume)
+    created = not run.exists()
+    if _rank() == 0 and not resume and run.is_dir() and cfg.output.overwrite and _is_run(run):
+        shutil.rmtree(run)
+        created = True
+    trainer = RunTrainer(
+        model,
+        loss,
+        exp.physics,
+        train=exp.train,
+        val=exp.val,
+        config=tc,
+        run_dir=run,
+        resolved=resolved,
+        meta=run_meta(exp, model),
+    )
+    _STATE["run"] = str(run)
+    t0 = time.perf_counter()
+    try:
+        summary = trainer.fit()
+    except KeyboardInterrupt:
+        raise
+    except BaseException:
+        if _rank() == 0 and created and not (run / "checkpoints" / "last.pt").is_file():
+            shutil.rmtree(run, ignore_errors=True)
+        raise
+    summary.seconds = time.perf_counter() - t0  # type: ignore[attr-defined]
+    return trainer, summary, exp
+
+
+def cmd_train(args) -> int:
+    sets = list(args.sets)
+    if args.resume:
+        run = Path(args.resume)
+        if not run.is_dir() or not (run / "config.yaml").is_file():
+            raise ConfigError(
+                f"{run} is not a selfrecon run folder (no config.yaml); pass the "
+                "folder `selfrecon train` wrote"
+            )
+        cfg_path = Path(args.config) if args.config else run / "config.yaml"
+        sets.append(f"output.dir={run}")
+    elif args.config is None:
+        raise ConfigError("train needs a config file (selfrecon train config.yaml) or --resume RUN")
+    else:
+        cfg_path = Path(args.config)
+    cfg, resolved = load_config(cfg_path, sets)
+    _, summary, _ = run_training(cfg, resolved, resume=bool(args.resume))
+    run = summary.run_dir
+    _print(
+        f"run folder: {run}  ({summary.epochs} epochs, {summary.steps} steps, "
+        f"{summary.seconds:.0f} s)\n"
+        f"best: {summary.best_metric} = {summary.best_value} at epoch {summary.best_epoch}\n"
+        f"plots: {run}/plots/\n"
+        f"next: selfrecon eval {run}    selfrecon predict {run} --input Y --output OUT"
+    )
+    return 0
+
+
+# -- eval ---------------------------------------------------------------------------------------
+def _load_weights(run: Path, model, which: str) -> Path:
+    from selfrecon.training import load_checkpoint
+
+    path = run / "checkpoints" / f"{which}.pt"
+    if not path.is_file():
+        other = "last" if which == "best" else "best"
+        hint = (
+            f"use --checkpoint {other}"
+            if (run / "checkpoints" / f"{other}.pt").is_file()
+            else "train first (selfrecon train) or resume it"
+        )
+        raise DataError(f"checkpoint {path} does not exist; {hint}")
+    state = load_checkpoint(path)
+    try:
+        model.load_state_dict(state["model"])
+    except (RuntimeError, KeyError) as err:
+        raise DataError(
+            f"checkpoint {path} does not fit the run's model ({str(err).splitlines()[0]}); "
+            "was the run folder edited?"
+        ) from None
+    return path
+
+
+@torch.no_grad()
+def evaluate(model, physics, data: Dataset, batch_size: int = 16, data_range: float = 1.0):
+    """Per-image PSNR/SSIM of ``model`` and of ``A† y`` (rows of dicts)."""
+    from selfrecon.metrics import psnr, ssim
+
+    model.eval()
+    rows = []
+    names = getattr(data, "names", None)
+    i = 0
+    for batch in DataLoader(data, batch_size=batch_size, shuffle=False):
+        y, x, p = _unpack(batch, physics)
+        if x is None:
+            raise DataError(
+                "the evaluation data has no ground truth x; pass a measurement set made by "
+                "`selfrecon simulate` (or with x) via --data"
+            )
+        xd, rd, pd = p.display(x), p.display(model(y, p)), p.display(p.A_dagger(y))
+        q = {
+            "psnr_pinv": psnr(pd, xd, data_range, "none"),
+            "psnr": psnr(rd, xd, data_range, "none"),
+        }
+        if min(xd.shape[-2:]) >= 11:
+            q["ssim_pinv"] = ssim(pd, xd, data_range, "none")
+            q["ssim"] = ssim(rd, xd, data_range, "none")
+        for b in range(y.shape[0]):
+            name = names[i] if names and i < len(names) else f"item_{i:04d}"
+            rows.append({"item": name, **{k: float(v[b]) for k, v in q.items()}})
+            i += 1
+    return rows
+
+
+def _table(rows: list[dict], label: str) -> str:
+    def mean(k):
+        vals = [r[k] for r in rows if k in r]
+        return sum(vals) / len(vals) if vals else float("nan")
+
+    has_ssim = "ssim" in rows[0]
+    head = f"{'':22s}{'PSNR (dB)':>10s}" + (f"{'SSIM':>8s}" if has_ssim else "")
+    lines = [f"{len(rows)} held-out test images", head]
+    for name, key in (("A†y (linear)", "pinv"), (label, "")):
+        suf = f"_{key}" if key else ""
+        line = f"{name:22s}{mean('psnr' + suf):10.2f}"
+        if has_ssim:
+            line += f"{mean('ssim' + suf):8.3f}"
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def _write_csv(rows: list[dict], path: Path) -> Path:
+    keys = list(rows[0])
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=keys)
+        w.writeheader()
+        w.writerows(rows)
+        means = {"item": "mean", **{k: sum(r[k] for r in rows) / len(rows) for k in keys[1:]}}
+        w.writerow(means)
+    os.replace(tmp, path)
+    return path
+
+
+def _eval_data(cfg: Config, data_arg: str | None):
+    from selfrecon.data import MeasurementSet
+
+    if data_arg:
+        p = Path(data_arg)
+        if not p.exists():
+            raise DataError(f"--data {p} does not exist; pass a measurement set folder")
+        if (p / "test" / "manifest.json").is_file() and not (p / "manifest.json").is_file():
+            p = p / "test"
+        ds = MeasurementSet(p)
+        return ds, ds.physics, p.name
+    exp = build_experiment(cfg)
+    ds = exp.test if exp.test is not None else exp.val
+    if ds is None:
+        raise DataError(
+            "this run has no test or validation data; pass a measurement set with ground truth "
+            "via --data"
+        )
+    return ds, exp.physics, "test" if exp.test is not None else "val"
+
+
+def cmd_eval(args) -> int:
+    run = Path(args.run)
+    cfg, _, _, model = load_run(run)
+    ckpt = _load_weights(run, model, args.checkpoint)
+    ds, physics, label = _eval_data(cfg, args.data)
+    rows = evaluate(inference_model(cfg, model), physics, ds, args.batch_size)
+    out = _write_csv(rows, run / f"eval_{args.checkpoint}_{label}.csv")
+    print(_table(rows, f"learned ({args.checkpoint}.pt)"))
+    print(f"per-image values: {out}  (checkpoint {ckpt})")
+    return 0
+
+
+# -- predict ------------------------------------------------------------------------------------
+def _inside(a: Path, b: Path) -> bool:
+    a, b = a.resolve(), b.resolve()
+    return a == b or b in a.parents
+
+
+def _predict_inputs(inp: Path, physics, mask, angles):
+    from selfrecon.data import MeasurementSet, assemble
+
+    if inp.is_dir() and (inp / "manifest.json").is_file():
+        ds = MeasurementSet(inp)
+        names = ds.names or [f"item_{i:04d}" for i in range(len(ds))]
+        return ds, ds.physics, names
+    if inp.is_file():
+        try:
+            ds = assemble(inp, physics, mask_file=mask, angles_file=angles, stacked=False)
+        except DataError:
+            ds = assemble(inp, physics, mask_file=mask, angles_file=angles, stacked=True)
+    else:
+        ds = assemble(inp, physics, mask_file=mask, angles_file=angles)
+    return ds, ds.physics, list(ds.names)
+
+
+def cmd_predict(args) -> int:
+    import numpy as np
+
+    from selfrecon.data import write_image
+
+    run = Path(args.run)
+    inp, out = Path(args.input), Path(args.output)
+    if not inp.exists():
+        raise DataError(
+            f"--input {inp} does not exist; pass a .npy file, a folder or a measurement set"
+        )
+    in_dir = inp if inp.is_dir() else inp.parent
+    if _inside(out, in_dir):
+        raise DataError(
+            f"--output {out} is inside the input folder {in_dir}; choose an output folder "
+            "outside the input"
+        )
+    if out.exists() and not out.is_dir():
+        raise DataError(f"--output {out} is a file; pass a folder")
+    cfg, _, physics, model = load_run(run)
+    ckpt = _load_weights(run, model, args.checkpoint)
+    ds, physics, names = _predict_inputs(inp, physics, args.mask, args.angles)
+    targets = [(out / f"{n}.npy", out / f"{n}.png") for n in names]
+    existing = [str(p) for t in targets for p in t if p.exists()]
+    if existing and not args.overwrite:
+        raise DataError(f"{existing[0]} already exists; pass --overwrite or another --output")
+    net = inference_model(cfg, model).eval()
+    created_dir = not out.exists()
+    written: list[Path] = []
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        i = 0
+        with torch.no_grad():
+            for batch in DataLoader(ds, batch_size=args.batch_size, shuffle=False):
+                y, _, p = _unpack(batch, physics)
+                x_hat = p.display(net(y, p)).float().cpu()
+                for b in range(x_hat.shape[0]):
+                    npy, png = targets[i]
+                    tmp = npy.with_name(f".{npy.name}.tmp.npy")
+                    np.save(tmp, x_hat[b].numpy())
+                    os.replace(tmp, npy)
+                    written.append(npy)
+                    write_image(png, x_hat[b], overwrite=True)
+                    written.append(png)
+                    i += 1
+    except BaseException:
+        for f in written:
+            f.unlink(missing_ok=True)
+        if created_dir:
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+    print(
+        f"reconstructed {len(names)} measurement(s) with {ckpt} → {out}/ (.npy float32 (C, H, W) "
+        "+ .png preview)"
+    )
+    return 0
+
+
+# -- plot / info / calibrate --------------------------------------------------------------------
+def cmd_plot(args) -> int:
+    from selfrecon.training import plot_run
+
+    run = Path(args.run)
+    if not run.is_dir():
+        raise DataError(f"run folder {run} does not exist; pass the folder `selfrecon train` wrote")
+    files = plot_run(run)
+    for f in files:
+        print(f"wrote {f}")
+    return 0
+
+
+def cmd_info(args) -> int:
+    import importlib.metadata as md
+    import importlib.util
+    import platform
+
+    import selfrecon
+    from selfrecon.data import list_builtin
+
+    def version(pkg):
+        try:
+            return md.version(pkg)
+        except md.PackageNotFoundError:
+            return None
+
+    print(
+        f"selfrecon {selfrecon.__version__}  (python {platform.python_version()}, "
+        f"{platform.platform()})"
+    )
+    for pkg in ("torch", "numpy", "scikit-image", "pydantic", "pyyaml", "matplotlib"):
+        print(f"  {pkg:14s} {version(pkg) or 'missing'}")
+    cuda = torch.cuda.is_available()
+    print(
+        f"device: {'cuda, ' + str(torch.cuda.device_count()) + ' GPU(s): ' if cuda else 'cpu'}"
+        + (
+            ", ".join(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count()))
+            if cuda
+            else f" ({torch.get_num_threads()} threads)"
+        )
+    )
+    print("optional extras:")
+    extras = {"medical": ("pydicom", "nibabel", "h5py"), "data": ("mlxtend", "nilearn", "nibabel")}
+    for extra, mods in extras.items():
+        have = [m for m in mods if importlib.util.find_spec(m) is not None]
+        missing = [m for m in mods if m not in have]
+        state = (
+            "installed"
+            if not missing
+            else f"missing {', '.join(missing)} (pip install 'selfrecon[{extra}]')"
+        )
+        print(f"  [{extra}] {state}")
+    print("built-in datasets:")
+    for d in list_builtin():
+        state = "available" if d["available"] else f"unavailable: {d['reason']}"
+        print(f"  {d['name']:12s} {state}")
+    return 0
+
+
+def cmd_calibrate(args) -> int:
+    from selfrecon.classical import calibrate_files
+
+    res = calibrate_files(
+        args.noisy,
+        args.denoiser,
+        args.grid,
+        args.output,
+        truth_path=args.truth,
+        overwrite=args.overwrite,
+        width=args.width,
+    )
+    print(res.summary())
+    print(f"wrote {args.output}/denoised.png, denoised.npy, calibration.csv, calibration.png")
+    return 0
+
+
+# -- demo ---------------------------------------------------------------------------------------
+DEMO = {
+    # task: (default overrides, quick overrides); sizes chosen so the default run takes about
+    # 2 minutes and --quick about 20 s on 2 CPU cores (measured, see the CLI report)
+    "inpainting": (
+        {"data.train": 192, "data.val": 8, "data.test": 16, "train.epochs": 12},
+        {"data.train": 48, "data.val": 4, "data.test": 8, "train.epochs": 5},
+    ),
+    "cs": (
+        {"data.train": 512, "data.val": 16, "data.test": 64, "train.epochs": 15},
+        {"data.train": 128, "data.val": 8, "data.test": 32, "train.epochs": 6},
+    ),
+    "mri": (
+        {"data.size": 32, "data.train": 96, "data.val": 8, "data.test": 16, "train.epochs": 12},
+        {"data.size": 32, "data.train": 32, "data.val": 4, "data.test": 8, "train.epochs": 5},
+    ),
+    "ct": (
+        {"data.train": 128, "data.val": 8, "data.test": 16, "train.epochs": 12},
+        {"data.train": 32, "data.val": 4, "data.test": 8, "train.epochs": 5},
+    ),
+    "denoise": (
+        {"data.train": 512, "data.val": 16, "data.test": 64, "train.epochs": 8},
+        {"data.train": 128, "data.val": 8, "data.test": 16, "train.epochs": 4},
+    ),
+}
+
+_METHOD_NAMES = {
+    "ei": "EI",
+    "rei": "REI",
+    "n2s": "Noise2Self",
+    "mc": "MC",
+    "sure": "SURE",
+    "moi": "MOI",
+    "supervised": "supervised",
+}
+
+
+def cmd_demo(args) -> int:
+    from selfrecon.cli.config import apply_sets
+    from selfrecon.cli.templates import task_config
+
+    raw = task_config(args.task)
+    default, quick = DEMO[args.task]
+    over = quick if args.quick else default
+    out = Path(args.out) if args.out else Path("runs") / f"demo-{args.task}"
+    sets = [f"{k}={v}" for k, v in over.items()] + [
+        f"output.dir={out}",
+        "output.overwrite=true",
+        f"train.device={args.device}",
+        "train.progress=lines",
+        "train.plot_every=0",
+    ]
+    apply_sets(raw, sets)
+    cfg = validate_config(raw, f"demo {args.task}")
+    if out.is_dir() and any(out.iterdir()) and not _is_run(out):
+        raise ConfigError(
+            f"--out {out} is a non-empty folder that is not a selfrecon run; choose another --out"
+        )
+    resolved = cfg.model_dump(mode="json")
+    lc = cfg.loss
+    _print(
+        f"selfrecon demo: {args.task} — {_METHOD_NAMES[lc.method]}"
+        + (f" with group {lc.group}" if lc.method in ("ei", "rei") else "")
+        + f", {cfg.data.name} {cfg.data.size}×{cfg.data.size}, {cfg.data.train} training "
+        f"measurements (no ground truth used), {cfg.train.epochs} epochs"
+        + (" [--quick]" if args.quick else "")
+    )
+    t0 = time.perf_counter()
+    trainer, summary, exp = run_training(cfg, resolved)
+    if _rank() != 0:
+        return 0
+    from selfrecon.training import plot_samples
+
+    run = Path(summary.run_dir)
+    model = trainer.model
+    which = "best" if (run / "checkpoints" / "best.pt").is_file() else "last"
+    _load_weights(run, model, which)
+    rows = evaluate(inference_model(cfg, model), exp.physics, exp.test)
+    _write_csv(rows, run / f"eval_{which}_test.csv")
+    samples = trainer.samples()
+    panel = plot_samples(samples, run / "plots" / "samples.png", title=f"{args.task} ({which}.pt)")
+    print()
+    print(_table(rows, f"learned ({_METHOD_NAMES[lc.method]})"))
+    print(f"\ntime {time.perf_counter() - t0:.0f} s; run folder {run}")
+    print(f"plots: {run / 'plots' / 'loss.png'}, {panel}")
+    print(f"next: selfrecon eval {run}    selfrecon init {args.task} -o config.yaml")
+    sys.stdout.flush()
+    return 0

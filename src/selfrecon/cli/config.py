@@ -1,0 +1,456 @@
+"""The YAML experiment config of the ``selfrecon`` command: schema, loading, ``--set`` overrides.
+
+One file per experiment with sections ``data``, ``physics`` (operator + noise), ``model``, ``loss``,
+``train`` and ``output``. Every section is a pydantic model with ``extra="forbid"``: an unknown key
+or a value of the wrong type is an error that names the key path and the allowed values
+(:func:`format_validation_error`). This module imports neither torch nor the library, so
+``selfrecon --help`` stays instant; :mod:`selfrecon.cli.build` turns a config into objects.
+
+Relative data paths (``data.path``, ``data.files``, ``data.mask_file``...) are relative to the
+config file's folder; ``output.dir`` is relative to the current folder.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from selfrecon.errors import ConfigError
+
+__all__ = [
+    "Config",
+    "load_config",
+    "apply_sets",
+    "parse_set",
+    "validate_config",
+    "format_validation_error",
+    "BUILTIN_NAMES",
+    "GROUP_NAMES",
+    "METHODS",
+]
+
+# kept in sync with selfrecon.data.BUILTIN_NAMES / selfrecon.groups.GROUPS (tested), duplicated so
+# that validating a config does not import torch
+BUILTIN_NAMES = ("natural", "mnist", "usps-like", "brain-mri", "ellipses", "shepp-logan", "ct-real")
+GROUP_NAMES = ("shift", "rotate90", "flip", "rotate", "scale", "dihedral", "d4")
+METHODS = ("mc", "ei", "rei", "sure", "n2s", "moi", "supervised")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# -- data ---------------------------------------------------------------------------------------
+class DataConfig(_Section):
+    source: Literal["builtin", "measurements", "files"] = "builtin"
+    # builtin
+    name: Literal[BUILTIN_NAMES] | None = None  # type: ignore[valid-type]
+    size: Annotated[int, Field(ge=8)] | None = None
+    channels: Literal[1, 3] = 1
+    train: Annotated[int, Field(ge=1)] = 64
+    val: Annotated[int, Field(ge=0)] = 8
+    test: Annotated[int, Field(ge=0)] = 16
+    seed: int = 0
+    # measurements (a measurement set folder from `selfrecon simulate` or assemble)
+    path: str | None = None
+    val_path: str | None = None
+    test_path: str | None = None
+    # files (the user's own measurement files + the operator's parameters)
+    files: str | None = None
+    mask_file: str | None = None
+    angles_file: str | None = None
+    key: str = "kspace"
+
+    @model_validator(mode="after")
+    def _needs(self):
+        need = {"builtin": "name", "measurements": "path", "files": "files"}[self.source]
+        if getattr(self, need) is None:
+            extra = f"; choose one of {', '.join(BUILTIN_NAMES)}" if need == "name" else ""
+            raise ValueError(f"data.source is {self.source!r} so data.{need} is required{extra}")
+        return self
+
+
+# -- physics ------------------------------------------------------------------------------------
+class InpaintingOp(_Section):
+    name: Literal["inpainting"]
+    rate: Annotated[float, Field(gt=0, le=1)] = 0.7
+    seed: int = 0
+
+
+class CSOp(_Section):
+    name: Literal["cs"]
+    m: Annotated[int, Field(ge=1)] = 64
+    seed: int = 0
+
+
+class MRIOp(_Section):
+    name: Literal["mri"]
+    acceleration: Annotated[float, Field(ge=1)] = 4.0
+    center_fraction: Annotated[float, Field(ge=0, le=1)] = 0.08
+    pattern: Literal["random", "equispaced", "gaussian"] = "random"
+    seed: int = 0
+
+
+class CTOp(_Section):
+    name: Literal["tomography", "ct"]
+    views: Annotated[int, Field(ge=1)] = 50
+    filter: Literal["ramp", "hann", "hamming", "cosine", "shepp-logan"] = "ramp"
+    circle: bool = False
+
+
+class LowDoseCTOp(_Section):
+    name: Literal["lowdose_ct"]
+    views: Annotated[int, Field(ge=1)] = 50
+    I0: Annotated[float, Field(gt=0)] = 1e5  # noqa: N815 - the physics name
+    gain: Annotated[float, Field(gt=0)] = 1.0
+    sigma: Annotated[float, Field(ge=0)] = 30.0
+    mu: Annotated[float, Field(gt=0)] | None = None
+    filter: Literal["ramp", "hann", "hamming", "cosine", "shepp-logan"] = "ramp"
+
+
+class DenoisingOp(_Section):
+    name: Literal["denoising"]
+
+
+Operator = Annotated[
+    Union[InpaintingOp, CSOp, MRIOp, CTOp, LowDoseCTOp, DenoisingOp],  # noqa: UP007
+    Field(discriminator="name"),
+]
+OPERATOR_NAMES = ("inpainting", "cs", "mri", "tomography", "ct", "lowdose_ct", "denoising")
+
+
+class NoiseConfig(_Section):
+    name: Literal["none", "gaussian", "poisson", "poisson_gaussian"] = "none"
+    sigma: Annotated[float, Field(ge=0)] | None = None
+    gain: Annotated[float, Field(gt=0)] | None = None
+
+    @model_validator(mode="after")
+    def _params(self):
+        needs = {
+            "gaussian": ("sigma",),
+            "poisson": ("gain",),
+            "poisson_gaussian": ("gain", "sigma"),
+        }
+        for k in needs.get(self.name, ()):
+            if getattr(self, k) is None:
+                raise ValueError(f"noise {self.name!r} needs physics.noise.{k}")
+        extra = [k for k in ("sigma", "gain") if getattr(self, k) is not None]
+        extra = [k for k in extra if k not in needs.get(self.name, ())]
+        if extra:
+            raise ValueError(
+                f"noise {self.name!r} takes no {extra[0]}; remove physics.noise.{extra[0]}"
+            )
+        return self
+
+
+class PhysicsConfig(_Section):
+    operator: Operator
+    noise: NoiseConfig = NoiseConfig()
+
+    @field_validator("noise", mode="before")
+    @classmethod
+    def _none(cls, v):
+        return {"name": "none"} if v in (None, "none") else v
+
+    @model_validator(mode="after")
+    def _lowdose(self):
+        if self.operator.name == "lowdose_ct" and self.noise.name != "none":
+            raise ValueError(
+                "lowdose_ct has its own Poisson-Gaussian noise (gain, sigma in "
+                "physics.operator); set physics.noise to none"
+            )
+        return self
+
+
+# -- model, loss, train, output -----------------------------------------------------------------
+class ModelConfig(_Section):
+    name: Literal["unet", "dncnn"] = "unet"
+    width: Annotated[int, Field(ge=1)] = 32
+    depth: Annotated[int, Field(ge=1)] = 3
+    residual: bool = True
+    norm: Literal["batch", "none"] = "batch"
+    init: Literal["pinv", "adjoint"] = "pinv"
+    jinvariant: bool = False
+
+
+def _check_group(spec: Any, where: str = "loss.group") -> None:
+    if spec is None:
+        return
+    if isinstance(spec, str):
+        for part in spec.split("*"):
+            if part.strip().lower() not in GROUP_NAMES:
+                raise ValueError(
+                    f"{where}: unknown group {part.strip()!r}; choose one of "
+                    f"{', '.join(GROUP_NAMES)} or a product like 'rotate90*flip'"
+                )
+    elif isinstance(spec, dict):
+        name = spec.get("name")
+        if name == "product":
+            for f in spec.get("factors", []):
+                _check_group(f, where)
+        elif name not in GROUP_NAMES:
+            raise ValueError(
+                f"{where}: unknown group {name!r}; choose one of {', '.join(GROUP_NAMES)}"
+            )
+    elif isinstance(spec, list):
+        for s in spec:
+            _check_group(s, where)
+    else:
+        raise ValueError(f"{where} must be a group name, a dict or a list; got {spec!r}")
+
+
+class LossConfig(_Section):
+    method: Literal[METHODS] = "ei"  # type: ignore[valid-type]
+    group: str | dict | list | None = "shift"
+    weight: Annotated[float, Field(ge=0)] = 1.0
+    n_trans: Annotated[int, Field(ge=1)] = 1
+    mc_weight: Annotated[float, Field(ge=0)] = 1.0
+    sure_weight: Annotated[float, Field(ge=0)] = 1.0
+    tau: Annotated[float, Field(gt=0)] = 1e-2
+    width: Annotated[int, Field(ge=2)] = 4
+    mode: Literal["interpolate", "zero"] = "interpolate"
+    operators: Annotated[int, Field(ge=2)] = 4
+
+    @field_validator("group")
+    @classmethod
+    def _group(cls, v):
+        _check_group(v)
+        return v
+
+    @model_validator(mode="after")
+    def _needs_group(self):
+        if self.method in ("ei", "rei") and self.group is None:
+            raise ValueError(
+                f"loss.method {self.method!r} needs loss.group; e.g. shift, rotate, rotate90*flip"
+            )
+        return self
+
+
+class TrainSection(_Section):
+    epochs: Annotated[int, Field(ge=1)] = 10
+    steps: Annotated[int, Field(ge=1)] | None = None
+    batch_size: Annotated[int, Field(ge=1)] = 8
+    lr: Annotated[float, Field(gt=0)] = 1e-3
+    weight_decay: Annotated[float, Field(ge=0)] = 0.0
+    optimizer: Literal["adam", "adamw"] = "adam"
+    schedule: Literal["none", "cosine", "step"] = "none"
+    step_size: Annotated[int, Field(ge=1)] = 10
+    gamma: Annotated[float, Field(gt=0)] = 0.1
+    grad_clip: Annotated[float, Field(gt=0)] | None = None
+    seed: int = 0
+    device: str = "auto"
+    val_every: Annotated[int, Field(ge=1)] = 1
+    ckpt_every: Annotated[int, Field(ge=1)] = 1
+    plot_every: Annotated[int, Field(ge=0)] = 10
+    n_samples: Annotated[int, Field(ge=1)] = 4
+    best_by: str = "auto"
+    progress: Literal["auto", "bar", "lines", "none"] = "auto"
+    num_workers: Annotated[int, Field(ge=0)] = 0
+    check_identifiability: bool = True
+    sync_bn: bool = False
+    channels_last: bool = False
+
+
+class OutputConfig(_Section):
+    dir: str = "runs/run"
+    overwrite: bool = False
+
+
+class Config(_Section):
+    data: DataConfig
+    physics: PhysicsConfig | None = None
+    model: ModelConfig = ModelConfig()
+    loss: LossConfig = LossConfig()
+    train: TrainSection = TrainSection()
+    output: OutputConfig = OutputConfig()
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        if self.data.source == "measurements" and self.physics is not None:
+            raise ValueError(
+                "data.source is 'measurements': the physics comes from the measurement set's "
+                "manifest; remove the physics section"
+            )
+        if self.data.source != "measurements" and self.physics is None:
+            raise ValueError(
+                f"data.source is {self.data.source!r} so a physics section is required "
+                "(physics.operator.name: one of " + ", ".join(OPERATOR_NAMES) + ")"
+            )
+        return self
+
+
+# -- loading ------------------------------------------------------------------------------------
+def parse_set(item: str) -> tuple[list[str], Any]:
+    """``"a.b=value"`` → (["a", "b"], YAML-parsed value)."""
+    import yaml
+
+    key, sep, raw = item.partition("=")
+    keys = key.strip().split(".")
+    if not sep or not key.strip() or any(not k.strip() for k in keys):
+        raise ConfigError(f"bad --set {item!r}; write --set section.key=value, e.g. train.lr=1e-4")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        value = raw
+    return [k.strip() for k in keys], value
+
+
+def apply_sets(raw: dict, sets: list[str] | None) -> dict:
+    """Apply ``--set`` overrides to a raw config dict (in place; returns it)."""
+    for item in sets or []:
+        keys, value = parse_set(item)
+        node = raw
+        for i, k in enumerate(keys[:-1]):
+            nxt = node.get(k)
+            if nxt is None:
+                nxt = node[k] = {}
+            if not isinstance(nxt, dict):
+                where = ".".join(keys[: i + 1])
+                raise ConfigError(
+                    f"bad --set {item!r}: {where} is a value, not a section; set {where}=... "
+                    "directly"
+                )
+            node = nxt
+        node[keys[-1]] = value
+    return raw
+
+
+def _section_type(annotation, loc, part):
+    """The BaseModel class behind an annotation (Optional / discriminated unions resolved)."""
+    import typing
+
+    args = typing.get_args(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if typing.get_origin(annotation) is Annotated:
+        return _section_type(args[0], loc, part)
+    models = [a for a in args if isinstance(a, type) and issubclass(a, BaseModel)]
+    if len(models) == 1:
+        return models[0]
+    if models:  # operator union: pick by the next loc item (the tag) later
+        return _TagUnion(models)
+    return None
+
+
+class _TagUnion:
+    def __init__(self, models):
+        self.models = models
+
+
+def _allowed(loc: tuple) -> list[str] | None:
+    model: Any = Config
+    parts = list(loc)
+    while parts:
+        part = str(parts.pop(0))
+        if isinstance(model, _TagUnion):
+            match = [
+                m
+                for m in model.models
+                if part in _literal_values(m.model_fields["name"].annotation)
+            ]
+            if not match:
+                return None
+            model = match[0]
+            continue
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            return None
+        field = model.model_fields.get(part)
+        if field is None:
+            return None
+        model = _section_type(field.annotation, loc, part)
+    if isinstance(model, _TagUnion):
+        return None
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return list(model.model_fields)
+    return None
+
+
+def _literal_values(annotation) -> tuple:
+    import typing
+
+    return typing.get_args(annotation)
+
+
+def format_validation_error(err: ValidationError) -> str:
+    """The first error as one line: the key path, what is wrong, the allowed values."""
+    e = err.errors()[0]
+    loc = tuple(e.get("loc", ()))
+    op_tags = set(OPERATOR_NAMES)
+    # drop discriminator tags from the printed path (physics.operator.mri.m → physics.operator.m)
+    shown = [
+        str(p)
+        for i, p in enumerate(loc)
+        if not (i > 0 and loc[i - 1] == "operator" and p in op_tags)
+    ]
+    path = ".".join(shown)
+    kind = e.get("type", "")
+    msg = str(e.get("msg", "invalid value"))
+    if msg.startswith("Value error, "):
+        return msg[len("Value error, ") :]
+    if kind == "extra_forbidden":
+        allowed = _allowed(loc[:-1])
+        hint = f"allowed keys: {', '.join(allowed)}" if allowed else "remove it"
+        return f"unknown key {path}; {hint}"
+    if kind == "missing":
+        return f"missing key {path}; add it to the config"
+    if kind == "union_tag_invalid":
+        tag = (e.get("ctx") or {}).get("tag")
+        return f"{path}.name: unknown operator {tag!r}; choose one of {', '.join(OPERATOR_NAMES)}"
+    if kind == "union_tag_not_found":
+        return f"{path} needs a name; choose one of {', '.join(OPERATOR_NAMES)}"
+    value = e.get("input")
+    got = f" (got {value!r})" if not isinstance(value, dict | list) else ""
+    return f"{path}: {msg}{got}"
+
+
+def validate_config(raw: Any, source: str = "config") -> Config:
+    """Validate a raw dict into a :class:`Config`; errors become one-line :class:`ConfigError`."""
+    if not isinstance(raw, dict):
+        raise ConfigError(
+            f"{source} must be a YAML mapping with sections data, physics, model, loss, train, "
+            "output; start from `selfrecon init TASK`"
+        )
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as err:
+        raise ConfigError(f"{source}: {format_validation_error(err)}") from None
+
+
+def read_yaml(path: str | Path) -> dict:
+    import yaml
+
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config file {p} does not exist; create one with `selfrecon init TASK`")
+    try:
+        raw = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ConfigError(f"{p}:{where}: invalid YAML ({problem}); fix the syntax") from None
+    return raw if raw is not None else {}
+
+
+def resolve_paths(cfg: Config, base: Path) -> Config:
+    """Make data paths absolute, relative to the config file's folder ``base``."""
+    d = cfg.data
+    for k in ("path", "val_path", "test_path", "files", "mask_file", "angles_file"):
+        v = getattr(d, k)
+        if v is not None and not Path(v).expanduser().is_absolute():
+            setattr(d, k, str((base / v).resolve()))
+        elif v is not None:
+            setattr(d, k, str(Path(v).expanduser()))
+    return cfg
+
+
+def load_config(path: str | Path, sets: list[str] | None = None) -> tuple[Config, dict]:
+    """Read, override, validate and resolve a config file. Returns ``(config, resolved dict)``."""
+    raw = read_yaml(path)
+    if isinstance(raw, dict):
+        apply_sets(raw, sets)
+    cfg = validate_config(raw, str(path))
+    resolve_paths(cfg, Path(path).resolve().parent)
+    return cfg, cfg.model_dump(mode="json")
