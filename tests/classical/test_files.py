@@ -61,3 +61,15 @@ def test_file_errors(files):
     with pytest.raises(DataError, match="shape"):
         calibrate_files(d / "noisy.npy", "median", "1", d / "o", truth_path=d / "small.png")
     assert not (d / "o").exists()  # failed runs leave no output folder behind
+
+
+def test_output_choice(files):
+    d, _, _ = files
+    r = calibrate_files(d / "noisy.npy", "gaussian", "1,2", d / "j", output="j-invariant")
+    assert np.allclose(np.load(d / "j" / "denoised.npy"), r.denoised_j, atol=1e-6)
+    r = calibrate_files(
+        d / "noisy.npy", "gaussian", "1,2", d / "s", output="shrunk", noise_var=0.0064
+    )
+    assert np.allclose(np.load(d / "s" / "denoised.npy"), r.shrink(0.0064), atol=1e-6)
+    with pytest.raises(ConfigError, match="output must be"):
+        calibrate_files(d / "noisy.npy", "gaussian", "1,2", d / "t", output="best")

@@ -14,9 +14,17 @@ property: ``‖f(y) − y‖²`` rewards copying the noise and is minimised by t
 
 The denoiser is calibrated through its J-invariant version ``f_J`` (grid masking, see
 :func:`selfrecon.classical.j_invariant`), or as is when it is J-invariant by construction (the donut
-median). The returned image :attr:`Result.denoised` is the **plain** denoiser ``f(y; θ*)`` at the
-chosen parameter, as in the Noise2Self notebook: masking is only needed to *measure* the loss, and
-the plain output usually has the lower error. The J-invariant output is :attr:`Result.denoised_j`.
+median).
+
+Which image to return is a choice. :attr:`Result.denoised` is the **plain** denoiser
+``f(y; θ*)`` at the chosen parameter (masking is only needed to *measure* the loss). But the loss
+vouches for ``f_J``, not ``f``, and the two can prefer different parameters: ``f_J`` of a weak
+filter tends to the neighbour interpolation while ``f`` tends to the noisy image, so for
+BayesShrink wavelets the loss picks the weakest threshold, which is poor for the plain filter
+(benchmarks/calibration.py: 5 dB regret on camera()); for NL-means the J-invariant optimum h is
+smaller than the plain one. :attr:`Result.denoised_j` (``f_J`` at θ*) and :attr:`Result.shrunk`
+(``f_J`` shrunk toward ``y``, expected error ``σ²e/(σ² + e)``, estimable from the data) are the
+outputs whose quality the loss guarantees.
 """
 
 from __future__ import annotations

@@ -14,12 +14,13 @@ import numpy as np
 
 from selfrecon.classical.calibrate import Result, calibrate, parse_grid
 from selfrecon.data.readers import read_image, write_image
-from selfrecon.errors import DataError, shape_str
+from selfrecon.errors import ConfigError, DataError, shape_str
 
 __all__ = ["calibrate_files", "OUTPUT_NAMES"]
 
 OUTPUT_NAMES = ("denoised.png", "denoised.npy", "calibration.csv", "calibration.png")
 _TIFF = (".tif", ".tiff")
+_OUTPUTS = ("plain", "j-invariant", "shrunk")
 
 
 def _read(path: str | Path, what: str) -> tuple[np.ndarray, float]:
@@ -61,11 +62,16 @@ def calibrate_files(
     width: int = 4,
     mode: str = "interpolate",
     noise_var: float | None = None,
+    output: str = "plain",
 ) -> Result:
     """Calibrate ``denoiser`` on the image at ``noisy_path`` and write into ``out_dir``:
 
     * ``denoised.png`` (8-bit, clipped to [0, 1], for viewing) and ``denoised.npy`` (float32; also
       ``denoised.tif`` when the input is a TIFF) — the plain denoiser at the chosen parameter;
+      ``output="j-invariant"`` writes :attr:`Result.denoised_j` instead, ``output="shrunk"`` the
+      shrunk J-invariant output :attr:`Result.shrunk` (σ² = ``noise_var`` or estimated). The
+      loss measures ``f_J``, so the J-invariant and shrunk outputs are the ones whose quality it
+      vouches for; see benchmarks/calibration.py for how far the plain filter can fall behind;
     * ``calibration.csv`` — the curve (and ground-truth MSE/PSNR with ``truth_path``);
     * ``calibration.png`` — the plot.
 
@@ -74,6 +80,8 @@ def calibrate_files(
     one of the inputs is refused always.
     """
     noisy_path = Path(noisy_path)
+    if output not in _OUTPUTS:
+        raise ConfigError(f"output must be one of {', '.join(_OUTPUTS)}, got {output!r}")
     params = parse_grid(grid) if grid is not None else None  # fail on a bad grid before any work
     y, data_range = _read(noisy_path, "noisy image")
     x = None
@@ -113,6 +121,11 @@ def calibrate_files(
         noise_var=noise_var,
         data_range=data_range,
     )
+    image = {
+        "plain": lambda: result.denoised,
+        "j-invariant": lambda: result.denoised_j,
+        "shrunk": lambda: result.shrunk,
+    }[output]()
     out_dir.mkdir(parents=True, exist_ok=True)
     for o in outputs:
         if o.suffix == ".csv":
@@ -120,5 +133,5 @@ def calibrate_files(
         elif o.name == "calibration.png":
             result.plot(o)
         else:
-            _write(o, result.denoised, overwrite)
+            _write(o, image, overwrite)
     return result
