@@ -189,7 +189,7 @@ def cmd_check(args) -> int:
         f"physics     {_describe_physics(exp.physics)}",
         f"model       {cfg.model.name} (width {cfg.model.width}, depth {cfg.model.depth}), "
         f"{count_parameters(model):,} parameters, f(y) = G(A{'†' if cfg.model.init == 'pinv' else 'ᵀ'}y)",
-        f"loss        {cfg.loss.method}: {loss!r}",
+        f"loss        {cfg.loss.method}: {' '.join(repr(loss).split())}",
         "            one batch: " + ", ".join(f"{k} {v:.4g}" for k, v in terms.items()),
         f"train       {cfg.train.steps or cfg.train.epochs} {'steps' if cfg.train.steps else 'epochs'}, "
         f"batch {cfg.train.batch_size}, lr {cfg.train.lr:g}, schedule {cfg.train.schedule}, "
@@ -423,7 +423,7 @@ def _table(rows: list[dict], label: str) -> str:
 
     has_ssim = "ssim" in rows[0]
     head = f"{'':22s}{'PSNR (dB)':>10s}" + (f"{'SSIM':>8s}" if has_ssim else "")
-    lines = [f"{len(rows)} held-out test images", head]
+    lines = [f"{len(rows)} held-out images with ground truth", head]
     for name, key in (("A†y (linear)", "pinv"), (label, "")):
         suf = f"_{key}" if key else ""
         line = f"{name:22s}{mean('psnr' + suf):10.2f}"
