@@ -46,7 +46,9 @@ class DictSet(torch.utils.data.Dataset):
 def inpainting(size: int = 16, rate: float = 0.5, sigma: float | None = None, seed: int = 3):
     from selfrecon.physics import GaussianNoise
 
-    op = Inpainting(rate=rate, img_shape=(size, size), generator=torch.Generator().manual_seed(seed))
+    op = Inpainting(
+        rate=rate, img_shape=(size, size), generator=torch.Generator().manual_seed(seed)
+    )
     return Physics(op, GaussianNoise(sigma) if sigma else None)
 
 

@@ -21,8 +21,8 @@ from selfrecon.metrics import psnr
 from selfrecon.training import (
     CheckpointError,
     NonFiniteLossError,
-    Trainer,
     TrainConfig,
+    Trainer,
     load_checkpoint,
     load_safetensors,
     plot_run,
@@ -57,8 +57,15 @@ def test_ei_training_beats_linear_reconstruction(tmp_path):
     assert float(rows[-1]["val_psnr"]) == pytest.approx(ours, abs=1e-3)
     assert float(rows[-1]["val_psnr_pinv"]) == pytest.approx(pinv, abs=1e-3)
     assert summary.epochs == 15 and summary.best_metric == "val_total"
-    for name in ("config.yaml", "env.json", "train.log", "plots/loss.png",
-                 "plots/samples_epoch_0015.png", "checkpoints/last.pt", "checkpoints/best.pt"):
+    for name in (
+        "config.yaml",
+        "env.json",
+        "train.log",
+        "plots/loss.png",
+        "plots/samples_epoch_0015.png",
+        "checkpoints/last.pt",
+        "checkpoints/best.pt",
+    ):
         assert (tmp_path / name).is_file(), name
     cfg_yaml = yaml.safe_load((tmp_path / "config.yaml").read_text())
     assert cfg_yaml["train"]["epochs"] == 15 and cfg_yaml["physics"]["kind"] == "linear"
@@ -120,8 +127,9 @@ def test_measurement_only_data_trains(tmp_path):
     physics, train = _data(8, with_x=False, sigma=0.05)
     _, val = _data(4, seed=2, with_x=False, sigma=0.05)
     cfg = dict(FAST, epochs=2, plot_every=1)
-    summary = Trainer(small_model(), ToyEI(), physics, train, val=val, config=cfg,
-                      run_dir=tmp_path).fit()
+    summary = Trainer(
+        small_model(), ToyEI(), physics, train, val=val, config=cfg, run_dir=tmp_path
+    ).fit()
     rows = _rows(tmp_path)
     assert "val_psnr" not in rows[0] and math.isfinite(float(rows[-1]["val_total"]))
     assert summary.best_metric == "val_total"
@@ -148,13 +156,16 @@ def test_corrupt_checkpoint_gives_clear_error(tmp_path):
 
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
     physics, train = _data(8)
-    trainer = Trainer(small_model(), NaNAfter(5), physics, train, config=dict(FAST, epochs=5),
-                      run_dir=tmp_path)
+    trainer = Trainer(
+        small_model(), NaNAfter(5), physics, train, config=dict(FAST, epochs=5), run_dir=tmp_path
+    )
     with pytest.raises(NonFiniteLossError, match="epoch 3.*last.pt"):
         trainer.fit()  # 2 batches per epoch: call 6 is the 2nd batch of epoch 3
     state = load_checkpoint(tmp_path / "checkpoints/last.pt")
     assert state["epoch"] == 2
-    assert all(bool(torch.isfinite(v).all()) for v in state["model"].values() if v.is_floating_point())
+    assert all(
+        bool(torch.isfinite(v).all()) for v in state["model"].values() if v.is_floating_point()
+    )
     assert "became nan" in (tmp_path / "train.log").read_text()
 
 
