@@ -57,28 +57,17 @@ def small_model(norm: str = "batch", width: int = 8, depth: int = 2, seed: int =
     return ArtifactRemoval(UNet(1, width=width, depth=depth, norm=norm))
 
 
-class ToyMC(nn.Module):
-    """``‖A x̂ − y‖²`` mean (the Loss contract, standing in for selfrecon.losses.MCLoss)."""
+def mc_loss():
+    from selfrecon.losses import MCLoss
 
-    def forward(self, y, x_hat, physics, model, generator=None, **kwargs):
-        return {"mc": F.mse_loss(physics.A(x_hat), y)}
+    return MCLoss()
 
 
-class ToyEI(nn.Module):
-    """MC + EI with random circular shifts drawn from ``generator`` (one per image)."""
+def ei_loss():
+    from selfrecon.groups import Shift
+    from selfrecon.losses import EILoss, MCLoss
 
-    def __init__(self, weight: float = 1.0):
-        super().__init__()
-        self.weight = weight
-
-    def forward(self, y, x_hat, physics, model, generator=None, **kwargs):
-        mc = F.mse_loss(physics.A(x_hat), y)
-        h, w = x_hat.shape[-2:]
-        dev = x_hat.device
-        s = torch.randint(0, h * w, (1,), generator=generator, device=dev).item()
-        x2 = torch.roll(x_hat, (s // w, s % w), dims=(-2, -1))
-        x3 = model(physics.A(x2), physics)
-        return {"mc": mc, "ei": self.weight * F.mse_loss(x3, x2)}
+    return MCLoss() + EILoss(Shift())
 
 
 class NaNAfter(nn.Module):
@@ -94,15 +83,60 @@ class NaNAfter(nn.Module):
         return {"mc": mc * float("nan") if self.calls > self.n else mc}
 
 
-class InterruptAfter(ToyEI):
-    """ToyEI that raises KeyboardInterrupt on call ``n`` (simulates Ctrl-C mid-epoch)."""
+class InterruptAfter(nn.Module):
+    """MC + EI that raises KeyboardInterrupt on call ``n`` (simulates Ctrl-C mid-epoch)."""
 
     def __init__(self, n: int):
         super().__init__()
+        self.inner = ei_loss()
         self.n, self.calls = n, 0
 
     def forward(self, *args, **kwargs):
         self.calls += 1
         if self.calls == self.n:
             raise KeyboardInterrupt
-        return super().forward(*args, **kwargs)
+        return self.inner(*args, **kwargs)
+
+
+CFG_DDP = dict(
+    epochs=2, batch_size=4, lr=5e-3, plot_every=0, progress="none", check_identifiability=False
+)
+
+
+def ddp_setup():
+    physics = inpainting(16)
+    train = DictSet(smooth_images(8, 16), physics)
+    val = DictSet(smooth_images(4, 16, seed=1), physics, seed=1)
+    # norm="none": batch-norm statistics would be per-rank under DDP (see Trainer docs, sync_bn)
+    return small_model(norm="none"), physics, train, val
+
+
+def ddp_worker(rank: int, world: int, port: int, run_dir: str) -> None:
+    """One torchrun-like process: environment variables, then the ordinary Trainer."""
+    import os
+
+    import torch.distributed as dist
+
+    from selfrecon.training import Trainer
+
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(port),
+        RANK=str(rank),
+        LOCAL_RANK=str(rank),
+        WORLD_SIZE=str(world),
+    )
+    torch.set_num_threads(1)
+    model, physics, train, val = ddp_setup()
+    try:
+        Trainer(
+            model,
+            mc_loss(),
+            physics,
+            train,
+            val=val,
+            config=dict(CFG_DDP, device="cpu"),
+            run_dir=run_dir,
+        ).fit()
+    finally:
+        dist.destroy_process_group()

@@ -9,9 +9,9 @@ from _training_toys import (
     DictSet,
     InterruptAfter,
     NaNAfter,
-    ToyEI,
-    ToyMC,
+    ei_loss,
     inpainting,
+    mc_loss,
     small_model,
     smooth_images,
 )
@@ -44,9 +44,11 @@ def _data(n=16, size=16, seed=0, with_x=True, sigma=None):
 def test_ei_training_beats_linear_reconstruction(tmp_path):
     physics, train = _data(32, seed=0)
     _, test = _data(8, seed=1)
-    model = small_model(norm="none", width=8, depth=2)
+    model = small_model(norm="none", width=16, depth=2)
     cfg = dict(FAST, epochs=15, batch_size=8, lr=5e-3, plot_every=15)
-    summary = Trainer(model, ToyEI(), physics, train, val=test, config=cfg, run_dir=tmp_path).fit()
+    summary = Trainer(
+        model, ei_loss(), physics, train, val=test, config=cfg, run_dir=tmp_path
+    ).fit()
     rows = _rows(tmp_path)
     x, y = test.x, test.y
     with torch.no_grad():
@@ -84,9 +86,9 @@ LOSS_COLS = ("train_mc", "train_ei", "train_total", "val_mc", "val_ei", "val_tot
 
 
 def test_resume_equals_uninterrupted(tmp_path):
-    _run(tmp_path / "full", ToyEI(), 4).fit()
-    _run(tmp_path / "split", ToyEI(), 2).fit()
-    _run(tmp_path / "split", ToyEI(), 4, resume=True).fit()
+    _run(tmp_path / "full", ei_loss(), 4).fit()
+    _run(tmp_path / "split", ei_loss(), 2).fit()
+    _run(tmp_path / "split", ei_loss(), 4, resume=True).fit()
     full, split = _rows(tmp_path / "full"), _rows(tmp_path / "split")
     assert len(full) == len(split) == 4
     for a, b in zip(full, split, strict=True):
@@ -99,13 +101,13 @@ def test_resume_equals_uninterrupted(tmp_path):
 
 
 def test_ctrl_c_mid_epoch_saves_and_resumes_exactly(tmp_path):
-    _run(tmp_path / "full", ToyEI(), 3).fit()
+    _run(tmp_path / "full", ei_loss(), 3).fit()
     with pytest.raises(KeyboardInterrupt):  # 3 batches/epoch + 1 val batch: call 6 is epoch 2
         _run(tmp_path / "cut", InterruptAfter(6), 3).fit()
     state = torch.load(tmp_path / "cut/checkpoints/last.pt", weights_only=True)
     assert state["epoch"] == 1 and state["batch_in_epoch"] == 1
     assert "resume=True" in (tmp_path / "cut/train.log").read_text()
-    _run(tmp_path / "cut", ToyEI(), 3, resume=True).fit()
+    _run(tmp_path / "cut", ei_loss(), 3, resume=True).fit()
     full, cut = _rows(tmp_path / "full"), _rows(tmp_path / "cut")
     assert len(cut) == 3
     for a, b in zip(full, cut, strict=True):
@@ -114,7 +116,7 @@ def test_ctrl_c_mid_epoch_saves_and_resumes_exactly(tmp_path):
 
 
 def test_checkpoint_is_weights_only_and_complete(tmp_path):
-    _run(tmp_path, ToyMC(), 1).fit()
+    _run(tmp_path, mc_loss(), 1).fit()
     state = torch.load(tmp_path / "checkpoints/last.pt", weights_only=True)
     for key in ("model", "optimizer", "scheduler", "epoch", "step", "rng", "config"):
         assert key in state
@@ -128,7 +130,7 @@ def test_measurement_only_data_trains(tmp_path):
     _, val = _data(4, seed=2, with_x=False, sigma=0.05)
     cfg = dict(FAST, epochs=2, plot_every=1)
     summary = Trainer(
-        small_model(), ToyEI(), physics, train, val=val, config=cfg, run_dir=tmp_path
+        small_model(), ei_loss(), physics, train, val=val, config=cfg, run_dir=tmp_path
     ).fit()
     rows = _rows(tmp_path)
     assert "val_psnr" not in rows[0] and math.isfinite(float(rows[-1]["val_total"]))
@@ -137,20 +139,27 @@ def test_measurement_only_data_trains(tmp_path):
 
 
 def test_best_by_sure_term_when_present(tmp_path):
-    class WithSure(ToyMC):
-        def forward(self, *a, **k):
-            return {"sure": super().forward(*a, **k)["mc"] - 0.01}
+    from selfrecon.groups import Shift
+    from selfrecon.losses import REILoss
 
-    summary = _run(tmp_path, WithSure(), 2).fit()
+    physics, train = _data(8, sigma=0.1)
+    _, val = _data(4, seed=2, sigma=0.1)
+    cfg = dict(FAST, epochs=2)
+    summary = Trainer(
+        small_model(), REILoss(Shift()), physics, train, val=val, config=cfg, run_dir=tmp_path
+    ).fit()  # REI computes x_hat itself (computes_x_hat)
     assert summary.best_metric == "val_sure"
+    rows = _rows(tmp_path)
+    assert {"train_sure", "train_rei", "val_sure", "val_psnr"} <= set(rows[0])
+    assert "x_hat" not in "".join(rows[0])
 
 
 def test_corrupt_checkpoint_gives_clear_error(tmp_path):
-    _run(tmp_path, ToyMC(), 1).fit()
+    _run(tmp_path, mc_loss(), 1).fit()
     last = tmp_path / "checkpoints/last.pt"
     last.write_bytes(last.read_bytes()[:200])
     with pytest.raises(CheckpointError, match="last.pt") as info:
-        _run(tmp_path, ToyMC(), 2, resume=True).fit()
+        _run(tmp_path, mc_loss(), 2, resume=True).fit()
     assert isinstance(info.value, SelfreconError)
 
 
@@ -170,7 +179,7 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
 
 
 def test_export_safetensors_round_trip(tmp_path):
-    trainer = _run(tmp_path / "run", ToyMC(), 1)
+    trainer = _run(tmp_path / "run", mc_loss(), 1)
     trainer.fit()
     path = trainer.export(tmp_path / "out")
     assert path.name == "model.safetensors"
@@ -183,7 +192,7 @@ def test_export_safetensors_round_trip(tmp_path):
 
 
 def test_plot_run_redraws(tmp_path):
-    _run(tmp_path, ToyMC(), 2, plot_every=2).fit()
+    _run(tmp_path, mc_loss(), 2, plot_every=2).fit()
     (tmp_path / "plots/loss.png").unlink()
     files = plot_run(tmp_path)
     assert (tmp_path / "plots/loss.png").is_file() and len(files) == 2
@@ -195,18 +204,18 @@ def test_config_errors(tmp_path):
     with pytest.raises(SelfreconError, match="unknown training option"):
         TrainConfig.from_dict({"epoch": 3})
     physics, train = _data(4)
-    _run(tmp_path, ToyMC(), 1).fit()
+    _run(tmp_path, mc_loss(), 1).fit()
     with pytest.raises(SelfreconError, match="already holds a run"):
-        _run(tmp_path, ToyMC(), 1).fit()
+        _run(tmp_path, mc_loss(), 1).fit()
     bad = torch.utils.data.TensorDataset(torch.zeros(4, 1, 16, 16))
     with pytest.raises(SelfreconError, match="'y'"):
-        Trainer(small_model(), ToyMC(), physics, bad, config=FAST, run_dir=tmp_path / "b").fit()
+        Trainer(small_model(), mc_loss(), physics, bad, config=FAST, run_dir=tmp_path / "b").fit()
 
 
 def test_steps_cap_and_cosine(tmp_path):
     physics, train = _data(8)
     cfg = dict(FAST, steps=3, schedule="cosine", lr=1e-3)
-    s = Trainer(small_model(), ToyMC(), physics, train, config=cfg, run_dir=tmp_path).fit()
+    s = Trainer(small_model(), mc_loss(), physics, train, config=cfg, run_dir=tmp_path).fit()
     assert s.steps == 3 and s.epochs == 2
     rows = _rows(tmp_path)
     assert float(rows[0]["lr"]) == pytest.approx(1e-3) and float(rows[1]["lr"]) < 1e-3

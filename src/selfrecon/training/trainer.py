@@ -312,7 +312,8 @@ class Trainer:
         if not bool(finite):
             bad = [k for k, v in terms.items() if not bool(torch.isfinite(v))] or ["total"]
             raise NonFiniteLossError(
-                f"loss term(s) {bad} became {float(total)} at epoch {self.epoch + 1}, step "
+                f"loss term(s) {bad} became {float(total.detach())} at epoch {self.epoch + 1}, "
+                f"step "
                 f"{self.step + 1}; training stopped. The last good checkpoint is {self.last_path} "
                 f"(epoch {self._ckpt_epoch}). Lower the learning rate (lr={self.config.lr}), set "
                 "grad_clip, or check the data for NaN/Inf"
@@ -624,6 +625,7 @@ class Trainer:
             raise
         except KeyboardInterrupt:
             self._close_bar()
+            self._restore_snapshot()
             self.save()
             self.log(
                 f"interrupted at epoch {self.epoch + 1}, step {self.step}; saved {self.last_path}. "
@@ -647,6 +649,30 @@ class Trainer:
             self.best["epoch"],
             dict(self._last_row),
         )
+
+    _snapshot = None
+
+    def _take_snapshot(self) -> tuple:
+        """RNG states and buffers (batch-norm statistics) before a step, for a clean Ctrl-C.
+
+        A forward pass updates batch-norm running statistics and draws random numbers before the
+        step completes; if Ctrl-C lands inside the step, these are rolled back so ``last.pt``
+        holds the state after the last completed step and a resumed run repeats the step
+        exactly. (Ctrl-C inside ``optimizer.step()`` itself — microseconds — is not undone.)
+        """
+        bufs = [b.detach().clone() for b in self.model.buffers()]
+        return self.generator.get_state(), torch.get_rng_state(), bufs
+
+    def _restore_snapshot(self) -> None:
+        if self._snapshot is None:
+            return
+        gen, cpu, bufs = self._snapshot
+        self.generator.set_state(gen)
+        torch.set_rng_state(cpu)
+        with torch.no_grad():
+            for b, saved in zip(self.model.buffers(), bufs, strict=True):
+                b.copy_(saved)
+        self._snapshot = None
 
     def _close_bar(self) -> None:
         if self._bar is not None:
@@ -674,12 +700,14 @@ class Trainer:
                 leave=False,
             )
         for batch in loader:
+            self._snapshot = self._take_snapshot()
             values = self._train_step(batch)
             self.step += 1
             self.batch_in_epoch += 1
             for k, v in values.items():
                 self._acc[k] = self._acc.get(k, 0.0) + v
             self._acc_n += 1
+            self._snapshot = None
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix({k: f"{v:.4g}" for k, v in values.items()})
