@@ -402,7 +402,7 @@ def format_validation_error(err: ValidationError) -> str:
         return f"{path} needs a name; choose one of {', '.join(OPERATOR_NAMES)}"
     value = e.get("input")
     got = f" (got {value!r})" if not isinstance(value, dict | list) else ""
-    return f"{path}: {msg}{got}"
+    return f"{path}: {msg}{got}; fix {path} in the config (or --set {path}=...)"
 
 
 def validate_config(raw: Any, source: str = "config") -> Config:
