@@ -126,8 +126,12 @@ def test_train_on_measurement_set_then_resume_continues(flow):
         "data": {"source": "measurements", "path": "sets"},
         "model": {"width": 8, "depth": 2},
         "loss": {"method": "ei", "group": "shift"},
-        "train": {"epochs": 1, "batch_size": 4, "progress": "none",
-                  "check_identifiability": False},  # fmt: skip
+        "train": {
+            "epochs": 1,
+            "batch_size": 4,
+            "progress": "none",
+            "check_identifiability": False,
+        },  # fmt: skip
         "output": {"dir": "runs/ms"},
     }
     (flow / "ms.yaml").write_text(yaml.safe_dump(cfg))

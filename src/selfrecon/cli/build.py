@@ -215,8 +215,8 @@ def build_experiment(cfg: Config) -> Experiment:
     else:
         if cfg.loss.method == "moi":
             raise ConfigError(
-                "loss.method 'moi' is supported with data.source 'builtin' (it draws the operators); "
-                "use mc/ei/rei for measurement sets"
+                "loss.method 'moi' is supported with data.source 'builtin' (it draws the "
+                "operators); use mc/ei/rei for measurement sets"
             )
         if d.source == "measurements":
             root = Path(d.path)

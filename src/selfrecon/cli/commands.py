@@ -177,6 +177,8 @@ def cmd_check(args) -> int:
 
     d = cfg.data
     src = {"builtin": f"built-in {d.name!r}", "measurements": d.path, "files": d.files}[d.source]
+    dagger = "†" if cfg.model.init == "pinv" else "ᵀ"
+    length = f"{cfg.train.steps or cfg.train.epochs} {'steps' if cfg.train.steps else 'epochs'}"
     lines = [
         f"config      {args.config}: OK",
         f"data        {d.source}: {src}",
@@ -188,10 +190,10 @@ def cmd_check(args) -> int:
         + f", network channels {exp.channels}",
         f"physics     {_describe_physics(exp.physics)}",
         f"model       {cfg.model.name} (width {cfg.model.width}, depth {cfg.model.depth}), "
-        f"{count_parameters(model):,} parameters, f(y) = G(A{'†' if cfg.model.init == 'pinv' else 'ᵀ'}y)",
+        f"{count_parameters(model):,} parameters, f(y) = G(A{dagger}y)",
         f"loss        {cfg.loss.method}: {' '.join(repr(loss).split())}",
         "            one batch: " + ", ".join(f"{k} {v:.4g}" for k, v in terms.items()),
-        f"train       {cfg.train.steps or cfg.train.epochs} {'steps' if cfg.train.steps else 'epochs'}, "
+        f"train       {length}, "
         f"batch {cfg.train.batch_size}, lr {cfg.train.lr:g}, schedule {cfg.train.schedule}, "
         f"seed {cfg.train.seed}, device {cfg.train.device}",
         f"output      {cfg.output.dir}",

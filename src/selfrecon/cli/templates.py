@@ -310,7 +310,7 @@ def render(task: str) -> str:
     cfg = task_config(task)
     lines = [
         f"# selfrecon config: {TASKS[task]['title']}",
-        "# Sizes are scaled down to run on a CPU; the method, group, weights and tau follow the paper.",
+        "# Sizes are scaled down to run on a CPU; method, group, weights and tau follow the paper.",
         "# Validate:  selfrecon check THIS.yaml     Train:  selfrecon train THIS.yaml",
         "# Override any key:  --set train.epochs=50 --set data.size=64",
         "# Relative data paths are relative to this file's folder.",
