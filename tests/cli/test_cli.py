@@ -383,3 +383,41 @@ def test_demo_quick(tmp_path):
     table = [ln for ln in r.stdout.splitlines() if ln.startswith(("A†y", "learned"))]
     pinv, learned = (float(ln.split()[-2]) for ln in table)
     assert learned > pinv + 2.0
+
+
+def test_ctrl_c_saves_and_says_how_to_resume(flow):
+    import signal
+    import time
+
+    args = [sys.executable, "-m", "selfrecon", "train", "cs.yaml", *TINY,
+            "--set", "train.epochs=500", "--set", "train.plot_every=0",
+            "--set", "output.dir=runs/int"]  # fmt: skip
+    p = subprocess.Popen(args, cwd=flow, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)  # fmt: skip
+    last = flow / "runs" / "int" / "checkpoints" / "last.pt"
+    deadline = time.time() + 120
+    while not last.is_file() and time.time() < deadline and p.poll() is None:
+        time.sleep(0.2)
+    assert last.is_file(), "no checkpoint written"
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 130, err
+    msg = [ln for ln in err.splitlines() if ln.startswith("selfrecon:")]
+    assert (
+        len(msg) == 1 and "selfrecon train --resume runs/int" in msg[0] and "Traceback" not in err
+    )
+
+
+def test_torchrun_two_processes(flow):
+    import shutil
+
+    torchrun = shutil.which("torchrun")
+    if torchrun is None:
+        pytest.skip("torchrun not on PATH")
+    args = [torchrun, "--nproc_per_node=2", "-m", "selfrecon", "train", "cs.yaml", *TINY,
+            "--set", "output.dir=runs/ddp"]  # fmt: skip
+    p = subprocess.run(args, cwd=flow, env=ENV, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-2000:]
+    spec = yaml.safe_load((flow / "runs" / "ddp" / "spec.yaml").read_text())
+    assert spec["distributed"]["world_size"] == 2
+    assert p.stdout.count("run folder:") == 1  # rank 0 reports, once
