@@ -10,6 +10,8 @@ Targets: EI/supervised ≤ 2.0 and REI/supervised ≤ 2.5 — the network passes
 no more.
 If ``deepinv`` is importable, its MCLoss + EILoss on the same data/network size/batch is timed too.
 
+Wall-clock and process-CPU medians are both printed (CPU time is steadier on a shared machine).
+
 Usage: ``python benchmarks/train_speed.py [--steps 30] [--warmup 5] [--variants]``
 """
 
@@ -59,13 +61,17 @@ def time_steps(trainers: dict, batches: list[dict], steps: int, warmup: int) -> 
     same background load.
     """
     times: dict = {name: [] for name in trainers}
+    cpu: dict = {name: [] for name in trainers}
     for i in range(warmup + steps):
         for name, trainer in trainers.items():
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             trainer._train_step(batches[i % len(batches)])
             if i >= warmup:
                 times[name].append(time.perf_counter() - t0)
-    return {name: statistics.median(t) * 1e3 for name, t in times.items()}
+                cpu[name].append(time.process_time() - c0)
+    out = {name: statistics.median(t) * 1e3 for name, t in times.items()}
+    out.update({f"{name} cpu": statistics.median(t) * 1e3 for name, t in cpu.items()})
+    return out
 
 
 def run(steps: int, warmup: int, channels_last: bool, norm: str, batch: int = 16) -> dict:
@@ -103,26 +109,39 @@ def run(steps: int, warmup: int, channels_last: bool, norm: str, batch: int = 16
 
 
 def deepinv_ei(steps: int, warmup: int, batch: int = 16) -> float | None:
+    """deepinv's MCLoss + EILoss(Shift) step with the SAME network (our UNet, width 16, BN).
+
+    The network is shared so that only the loss machinery and the step differ.
+    """
     try:
         import deepinv as dinv
     except ImportError:
         return None
+
+    class Recon(torch.nn.Module):  # f(y) = G(Aᵀ y), as deepinv's ArtifactRemoval
+        def __init__(self):
+            super().__init__()
+            self.backbone = UNet(1, width=16, depth=4)
+
+        def forward(self, y, physics, **kwargs):
+            return self.backbone(physics.A_adjoint(y))
+
     torch.manual_seed(0)
-    mask = (torch.rand(1, 1, 32, 32, generator=torch.Generator().manual_seed(1)) < 0.5).float()
+    mask = (torch.rand(1, 32, 32, generator=torch.Generator().manual_seed(1)) < 0.5).float()
     physics = dinv.physics.Inpainting(tensor_size=(1, 32, 32), mask=mask)
-    backbone = dinv.models.UNet(1, 1, scales=4, batch_norm=True)
-    model = dinv.models.ArtifactRemoval(backbone)
+    physics.noise_model = dinv.physics.GaussianNoise(sigma=0.1)
+    model = Recon()
     losses = [dinv.loss.MCLoss(), dinv.loss.EILoss(dinv.transform.Shift())]
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
-    x = patches(batch)
+    x = patches(4 * batch)[:batch]
     y = physics(x)
     times = []
     for i in range(warmup + steps):
         t0 = time.perf_counter()
         opt.zero_grad()
         x_net = model(y, physics)
-        total = sum(loss(x_net=x_net, y=y, physics=physics, model=model) for loss in losses)
-        total.mean().backward()
+        total = sum(loss(x_net=x_net, y=y, physics=physics, model=model).mean() for loss in losses)
+        total.backward()
         opt.step()
         if i >= warmup:
             times.append(time.perf_counter() - t0)
@@ -152,9 +171,11 @@ def main() -> None:
     for label, cl, norm in variants:
         r = run(args.steps, args.warmup, cl, norm)
         print(f"\n{label}  (UNet {r['params'] / 1e6:.2f} M parameters)")
-        print(f"{'loss':<14}{'ms/step':>10}{'÷ supervised':>15}")
+        print(f"{'loss':<14}{'ms/step':>10}{'÷ supervised':>15}{'CPU ms/step':>13}{'÷ sup.':>8}")
         for name in ("supervised", "MC", "EI (shifts)", "REI (σ=0.1)"):
-            print(f"{name:<14}{r[name]:>10.1f}{r[name] / r['supervised']:>15.2f}")
+            c, cs = r[f"{name} cpu"], r["supervised cpu"]
+            print(f"{name:<14}{r[name]:>10.1f}{r[name] / r['supervised']:>15.2f}"
+                  f"{c:>13.1f}{c / cs:>8.2f}")
         ei, rei = r["EI (shifts)"] / r["supervised"], r["REI (σ=0.1)"] / r["supervised"]
         print(
             f"EI/supervised {ei:.2f} (target ≤ 2.0: {'ok' if ei <= 2.0 else 'MISSED'}); "

@@ -219,3 +219,10 @@ def test_steps_cap_and_cosine(tmp_path):
     assert s.steps == 3 and s.epochs == 2
     rows = _rows(tmp_path)
     assert float(rows[0]["lr"]) == pytest.approx(1e-3) and float(rows[1]["lr"]) < 1e-3
+
+
+def test_identifiability_verdict_is_logged(tmp_path):
+    physics, train = _data(4)
+    cfg = dict(FAST, epochs=1, check_identifiability=True)
+    Trainer(small_model(), ei_loss(), physics, train, config=cfg, run_dir=tmp_path).fit()
+    assert "identifiability: identifiable" in (tmp_path / "train.log").read_text()

@@ -827,12 +827,12 @@ class Trainer:
                 break
         if group is None:
             return
-        try:
+        try:  # theory sits below training in the import order: a lazy, optional look-up
             from selfrecon.theory import identifiability
         except ImportError:
             return
         try:
-            verdict = identifiability(self.physics, group)
+            verdict = identifiability(self.physics, group, recommend=False, time_budget=5.0)
         except Exception as err:  # the check is advisory: never block training on it
             self.log(f"identifiability check skipped ({type(err).__name__}: {err})", echo=False)
             return
