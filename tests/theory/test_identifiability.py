@@ -1,4 +1,4 @@
-"""Known cases of the sensing theorems (Tachella, Chen & Davies, JMLR 2023) and PAPERS.md's 16×16 table."""
+"""Known cases of the sensing theorems (Tachella, Chen & Davies, JMLR 2023); PAPERS.md 16×16 ranks."""
 
 from __future__ import annotations
 

@@ -7,7 +7,8 @@ For the stacked operator ``[A T_1; …; A T_|G|]`` we need every ``T_g`` and ``T
   T_g⁻¹`` is the inverse permutation, and duplicate maps (``Flip("both") * Rotate90()`` lists each
   transformation twice) are removed, so ``order`` counts distinct transformations;
 * **interpolating groups** (``Rotate``, ``Scale``) are infinite: we use a finite set of elements —
-  the group's own ``angles``/``values`` when configured, otherwise :data:`DEFAULT_ANGLES` (36 angles,
+  the group's own ``angles``/``values`` when configured, otherwise :data:`DEFAULT_ANGLES` (36
+  angles,
   every 10°) or :data:`DEFAULT_SCALES` — and ``T_gᵀ`` is obtained exactly by automatic
   differentiation (``T_g`` is linear, so its vector-Jacobian product is its transpose); the
   resampling is not orthogonal, so ``T_g⁻¹ ≠ T_gᵀ`` there.
@@ -59,7 +60,9 @@ def _finite_elements(group: Group, hw: tuple[int, int]) -> tuple[object, list[st
             notes.append(f"Rotate: its {len(angles)} configured angles")
         else:
             angles = [a for a in DEFAULT_ANGLES if a <= group.degrees or 360 - a <= group.degrees]
-            notes.append(f"Rotate: {len(angles)} angles every 10° (an interpolating group is infinite)")
+            notes.append(
+                f"Rotate: {len(angles)} angles every 10° (an interpolating group is infinite)"
+            )
         return torch.tensor(angles, dtype=torch.float32), notes
     if isinstance(group, Scale):
         if group.values is not None:
@@ -108,7 +111,9 @@ class GroupAction:
             self.src = torch.arange(h * w)[None]
             return
         if not isinstance(group, Group):
-            raise TypeError(f"group must be a selfrecon.groups.Group or None, got {type(group).__name__}")
+            raise TypeError(
+                f"group must be a selfrecon.groups.Group or None, got {type(group).__name__}"
+            )
         self.exact = bool(group.exact)
         self.full_shift = isinstance(group, Shift)
         if self.full_shift:

@@ -1,7 +1,8 @@
 r"""A measurement process seen as a real linear map ``R^n → R^m`` in float64.
 
 The sensing theorems (Tachella, Chen & Davies, JMLR 2023) are statements about real matrices: the
-signal ``x ∈ R^n`` and the measurements ``y ∈ R^m``. :class:`RealMap` brings any selfrecon operator to
+signal ``x ∈ R^n`` and the measurements ``y ∈ R^m``. :class:`RealMap` brings any selfrecon operator
+to
 that form once, so every identifiability path works with plain ``(B, n) → (B, m)`` float64 maps:
 
 * **signal** — the image in the network's layout (``(C, H, W)`` real, or ``2C`` real channels for a
@@ -86,7 +87,8 @@ class RealMap:
         mask = op64.measured_mask
         if mask is not None and mask.dim() >= 1 and mask.dim() == 4 and mask.shape[0] > 1:
             raise ValueError(
-                f"the operator holds {mask.shape[0]} per-sample masks; identifiability is about one "
+                f"the operator holds {mask.shape[0]} per-sample masks; identifiability is about "
+                "one "
                 "operator: pass physics.update(mask=mask[i:i + 1]) for the acquisition to check"
             )
         with torch.no_grad():
@@ -106,7 +108,8 @@ class RealMap:
             except RuntimeError as err:
                 raise ValueError(
                     f"measured_mask of shape {tuple(mask.shape)} does not broadcast to the "
-                    f"measurements {tuple(self.y_shape)}; the operator's mask does not fit its output"
+                    f"measurements {tuple(self.y_shape)}; the operator's mask does not fit its "
+                    "output"
                 ) from err
             keep = mk != 0
             if self.y_complex:
@@ -116,13 +119,17 @@ class RealMap:
         self._flat_len = int(keep.numel())
 
     # -- shapes -------------------------------------------------------------------------
-    def _resolve_shape(self, op: LinearOperator, img_shape: Sequence[int] | None) -> tuple[int, int, int]:
+    def _resolve_shape(
+        self, op: LinearOperator, img_shape: Sequence[int] | None
+    ) -> tuple[int, int, int]:
         if img_shape is not None:
             shape = tuple(int(s) for s in img_shape)
             if len(shape) == 2:
                 shape = (1, *shape)
             if len(shape) != 3 or min(shape) < 1:
-                raise ValueError(f"img_shape must be (C, H, W) or (H, W) with positive sizes, got {img_shape}")
+                raise ValueError(
+                    f"img_shape must be (C, H, W) or (H, W) with positive sizes, got {img_shape}"
+                )
             return shape
         known = getattr(op, "in_shape", None)
         if known is None or len(known) < 2 or any(s is None for s in tuple(known)[-2:]):
@@ -172,7 +179,7 @@ class RealMap:
         return self.images(self.adjoint(self.forward(x.reshape(b, -1))))
 
     def dense(self, chunk: int | None = None) -> Tensor:
-        """The dense ``(m, n)`` matrix, by applying the map to the identity basis in batches (cached)."""
+        """The dense ``(m, n)`` matrix: the identity basis through the map in batches (cached)."""
         if self._dense is not None:
             return self._dense
         chunk = chunk or max(1, min(self.n, 2**23 // max(1, self.m + self.n)))

@@ -1,6 +1,7 @@
 r"""Multiplicities of the irreducible representations in a permutation action, from characters.
 
-The necessary condition of Tachella, Chen & Davies (JMLR 2023, Thm. 3) reads ``m ≥ max_j c_j / s_j``,
+The necessary condition of Tachella, Chen & Davies (JMLR 2023, Thm. 3) reads ``m ≥ max_j c_j /
+s_j``,
 where the action ``T_g`` on ``R^n`` decomposes into irreducible representations ``ρ_j`` of dimension
 ``s_j`` appearing ``c_j`` times. For a permutation action the character is the number of fixed
 coordinates, ``tr T_g = #{p : src_g[p] = p}``, so by the orthogonality of characters (Serre,
@@ -8,21 +9,23 @@ coordinates, ``tr T_g = #{p : src_g[p] = p}``, so by the orthogonality of charac
 
     c_j = (1/|G|) Σ_g conj(χ_j(g)) · tr(T_g),
 
-and no ``n × n`` matrix is ever built. The irreducible characters ``χ_j`` of a small finite group are
+and no ``n × n`` matrix is ever built. The irreducible characters ``χ_j`` of a small finite group
+are
 computed from its multiplication table by Burnside's method as made practical by Dixon (Numer. Math.
-10, 1967): the class sums ``Z_K`` span the centre of the group algebra, ``Z_K Z_L = Σ_M a_{KLM} Z_M``,
+10, 1967): the class sums ``Z_K`` span the centre of the group algebra, ``Z_K Z_L = Σ_M a_{KLM}
+Z_M``,
 and the central characters ``ω_j(K) = |K| χ_j(K) / s_j`` are the common eigenvectors of the matrices
 ``(A_K)_{LM} = a_{KLM}``; ``s_j`` follows from ``Σ_g |χ_j(g)|² = |G|``. Irreducible means over ℂ
 (cyclic groups have 1-D characters; the dihedral group of order 8 has four 1-D and one 2-D irrep).
 
 A *free* action (no pixel fixed by any ``g ≠ e``, e.g. all cyclic shifts) is ``n/|G|`` copies of the
-regular representation, so ``c_j = s_j · n/|G|`` and the bound is exactly ``n/|G|`` — no table needed.
+regular representation, so ``c_j = s_j · n/|G|`` and the bound is exactly ``n/|G|`` — no table
+needed.
 """
 
 from __future__ import annotations
 
 import numpy as np
-import torch
 from torch import Tensor
 
 __all__ = ["cayley_table", "character_table", "multiplicities", "Multiplicities"]
@@ -88,7 +91,9 @@ def character_table(table: np.ndarray, seed: int = 0) -> tuple[np.ndarray, np.nd
     chi_cls = dims[:, None] * omega / sizes[None, :]
     chars = chi_cls[:, class_of]
     if int((dims**2).sum()) != order:
-        raise ArithmeticError(f"character table failed: Σ s_j² = {int((dims**2).sum())} ≠ |G| = {order}")
+        raise ArithmeticError(
+            f"character table failed: Σ s_j² = {int((dims**2).sum())} ≠ |G| = {order}"
+        )
     return chars, dims, class_of
 
 
@@ -107,7 +112,9 @@ class Multiplicities:
         return list(zip(self.c or [], self.s or [], strict=True))
 
     def __repr__(self) -> str:
-        return f"Multiplicities(c={self.c}, s={self.s}, bound={self.bound:g}, method={self.method!r})"
+        return (
+            f"Multiplicities(c={self.c}, s={self.s}, bound={self.bound:g}, method={self.method!r})"
+        )
 
 
 def multiplicities(action, n: int) -> Multiplicities:

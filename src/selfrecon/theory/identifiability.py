@@ -8,22 +8,27 @@ the signal model only if
    ``S = Σ_g T_gᵀ AᵀA T_g`` is positive definite. If ``A`` is equivariant (``AᵀA T_g = T_g AᵀA``)
    then ``S = |G| AᵀA`` and the group adds nothing;
 2. ``m ≥ max_j c_j / s_j`` (Thm. 3), ``c_j``/``s_j`` the multiplicity/dimension of the ``j``-th
-   irreducible representation of the action (:mod:`selfrecon.theory.characters`); typically ``n/|G|``.
+   irreducible representation of the action (:mod:`selfrecon.theory.characters`); typically
+   ``n/|G|``.
 
-:func:`identifiability` checks both and picks how to compute ``rank S`` (see :func:`identifiability`):
+:func:`identifiability` checks both and picks how to compute ``rank S`` (see
+:func:`identifiability`):
 
 * ``"dense"`` — ``A`` as a matrix ``M`` (identity basis through the operator), ``K = MᵀM`` and
   ``S = Σ_g P_gᵀ K P_g`` (index gathers for permutations, ``T_gᵀ K T_g`` otherwise); the rank counts
   singular values ``σ_i = √λ_i(S)`` above ``tol · σ_max``;
-* ``"fft"`` — the full cyclic shift group: ``S`` commutes with shifts, so it is diagonal in the 2-D DFT
+* ``"fft"`` — the full cyclic shift group: ``S`` commutes with shifts, so it is diagonal in the 2-D
+DFT
   and its eigenvalue at frequency ω is ``|G|·‖A e_ω‖²`` (``e_ω`` the unit Fourier mode; a ``C × C``
   block for ``C`` channels). ``‖A e_ω‖² = e_ωᴴ AᵀA e_ω`` is read off cheaply when ``AᵀA`` has
   structure, which is *detected numerically* (two random probes): pixel-diagonal ``AᵀA = diag(d)``
-  (inpainting) gives ``mean(d)`` at every ω; ``AᵀA`` commuting with shifts by ``(p_h, p_w)`` (``p = 1``:
+  (inpainting) gives ``mean(d)`` at every ω; ``AᵀA`` commuting with shifts by ``(p_h, p_w)`` (``p =
+  1``:
   MRI, circular blur, denoising — the eigenvalues are the k-space mask or ``|H(ω)|²``; ``p = 2``:
   2× downsampling) is fixed by its responses to ``C·p_h·p_w`` impulses (one FFT each). Otherwise all
   Fourier modes go through ``A`` in batches (cos and sin parts, exact, ``2·C·n`` applications);
-* ``"matrix_free"`` — the smallest eigenvalues of ``S`` by LOBPCG (Knyazev, SIAM J. Sci. Comput. 2001)
+* ``"matrix_free"`` — the smallest eigenvalues of ``S`` by LOBPCG (Knyazev, SIAM J. Sci. Comput.
+2001)
   on a block of ``k`` vectors, ``S`` applied with ``A``, ``Aᵀ`` and the group actions only; the
   near-nullspace dimension is the number of Ritz values below ``tol_mf² · λ_max``, a lower bound
   when all ``k`` are below it.
@@ -63,7 +68,8 @@ class Report:
 
     ``rank`` is the rank of the stacked operator ``[A T_g]_g`` (equivalently of ``S``), where known;
     ``rank_operator`` that of ``A`` alone. ``min_eigenvalue``/``max_eigenvalue`` are those of ``S``.
-    ``bound`` is ``max_j c_j/s_j`` (``bound_method`` says how it was obtained) and ``bound_satisfied``
+    ``bound`` is ``max_j c_j/s_j`` (``bound_method`` says how it was obtained) and
+    ``bound_satisfied``
     is ``m ≥ bound``. ``verdict`` is one of :data:`VERDICTS`.
     """
 
@@ -99,7 +105,8 @@ class Report:
     def __str__(self) -> str:
         lines = [
             f"identifiability of {self.operator} with group {self.group}: {self.verdict.upper()}",
-            f"  signal dimension n = {self.n}, real measurements m = {self.m}, |G| = {self.group_order}",
+            f"  signal dimension n = {self.n}, real measurements m = {self.m}, "
+            f"|G| = {self.group_order}",
         ]
         if self.rank is not None:
             extra = f" (A alone: {self.rank_operator})" if self.rank_operator is not None else ""
@@ -175,37 +182,71 @@ def _close(a: Tensor, b: Tensor, tol: float) -> bool:
 
 
 def _fft_structure(rm: RealMap, generator: torch.Generator) -> tuple[str, object]:
-    """Detect ``AᵀA`` = pixel-diagonal, or shift-invariant with period ``(p_h, p_w)``."""
+    """Detect ``AᵀA`` = pixel-diagonal, or shift-invariant with period ``(p_h, p_w)``.
+
+    One random probe ``x``: ``AᵀA`` is pixel-diagonal iff ``AᵀA x = AᵀA(1) ⊙ x`` and commutes with
+    the shift by ``p`` iff ``AᵀA T_p x = T_p AᵀA x`` (almost surely, for a Gaussian ``x``). Period 1
+    is tried first; other divisors (≤ 8) only when it fails.
+    """
     c, h, w = rm.sig_shape
     tol = max(1e-8, 1e4 * rm.eps)
     x = torch.randn((1, c, h, w), generator=generator, dtype=torch.float64)
-    ph_list, pw_list = _divisors(h), _divisors(w)
-    batch = [x, torch.ones_like(x)]
-    batch += [torch.roll(x, p, dims=-2) for p in ph_list]
-    batch += [torch.roll(x, p, dims=-1) for p in pw_list]
-    out = rm.normal_images(torch.cat(batch, dim=0))
+    first = [x, torch.ones_like(x)]
+    if h > 1:
+        first.append(torch.roll(x, 1, dims=-2))
+    if w > 1:
+        first.append(torch.roll(x, 1, dims=-1))
+    out = rm.normal_images(torch.cat(first, dim=0))
     kx, d = out[:1], out[1:2]
     if _close(kx, d * x, tol):
         return "diagonal", d
-    rest = out[2:]
-    ph = next(
-        (p for i, p in enumerate(ph_list) if _close(rest[i : i + 1], torch.roll(kx, p, dims=-2), tol)),
-        None,
-    )
-    rest = rest[len(ph_list) :]
-    pw = next(
-        (p for i, p in enumerate(pw_list) if _close(rest[i : i + 1], torch.roll(kx, p, dims=-1), tol)),
-        None,
-    )
+
+    def commutes(resp: Tensor, p: int, dim: int) -> bool:
+        return _close(resp, torch.roll(kx, p, dims=dim), tol)
+
+    ph = 1 if h == 1 or commutes(out[2:3], 1, -2) else None
+    pw = 1 if w == 1 or commutes(out[-1:], 1, -1) else None
+    if ph is None or pw is None:
+        more_h = [p for p in _divisors(h) if p > 1] if ph is None else []
+        more_w = [p for p in _divisors(w) if p > 1] if pw is None else []
+        batch = [torch.roll(x, p, dims=-2) for p in more_h] + [
+            torch.roll(x, p, dims=-1) for p in more_w
+        ]
+        if batch:
+            res = rm.normal_images(torch.cat(batch, dim=0))
+            if ph is None:
+                ph = next(
+                    (p for i, p in enumerate(more_h) if commutes(res[i : i + 1], p, -2)), None
+                )
+            res = res[len(more_h) :]
+            if pw is None:
+                pw = next(
+                    (p for i, p in enumerate(more_w) if commutes(res[i : i + 1], p, -1)), None
+                )
     if ph is not None and pw is not None:
         return "periodic", (ph, pw)
     return "generic", None
 
 
+def _block_eigvalsh(G: Tensor) -> Tensor:
+    """Eigenvalues of Hermitian ``(…, C, C)`` blocks; closed forms for ``C ≤ 2`` (fast at 256²)."""
+    c = G.shape[-1]
+    if c == 1:
+        return G[..., 0, 0].real.reshape(-1)
+    if c == 2:
+        a, d = G[..., 0, 0].real, G[..., 1, 1].real
+        b = G[..., 0, 1]
+        mean = 0.5 * (a + d)
+        rad = torch.sqrt((0.5 * (a - d)) ** 2 + b.abs() ** 2)
+        return torch.stack([mean - rad, mean + rad], -1).reshape(-1)
+    return torch.linalg.eigvalsh(G).reshape(-1)
+
+
 def _fourier_blocks(
     rm: RealMap, generator: torch.Generator, deadline: float
 ) -> tuple[Tensor | None, str, bool]:
-    r"""``G_ω[c', c] = e_{ω,c'}ᴴ AᵀA e_{ω,c}`` for all ω: ``(H, W, C, C)`` complex; and the structure.
+    r"""``G_ω[c', c] = e_{ω,c'}ᴴ AᵀA e_{ω,c}`` for all ω: ``(H, W, C, C)`` complex; and the
+    structure.
 
     The third value says whether ``AᵀA`` commutes with all shifts (A is shift-equivariant).
     """
@@ -229,8 +270,12 @@ def _fourier_blocks(
         resp = rm.normal_images(probes.reshape(-1, c, h, w)).reshape(c, ph, pw, c, h, w)
         spec = torch.fft.fft2(resp)  # Σ_x e^{-iωx} R(x): (c_in, a, b, c_out, H, W)
         phase = torch.exp(
-            2j * math.pi * (a[:, None, None, None].double() * kh[None, None, :, None] / h
-                            + b[None, :, None, None].double() * kw[None, None, None, :] / w)
+            2j
+            * math.pi
+            * (
+                a[:, None, None, None].double() * kh[None, None, :, None] / h
+                + b[None, :, None, None].double() * kw[None, None, None, :] / w
+            )
         )  # (a, b, H, W)
         G = (spec * phase[None, :, :, None]).sum(dim=(1, 2)) / (ph * pw)  # (c_in, c_out, H, W)
         G = G.permute(2, 3, 1, 0).contiguous()  # (H, W, c_out, c_in)
@@ -263,7 +308,7 @@ def _fft(rm: RealMap, ga: GroupAction, generator, deadline):
     if G is None:
         return None, structure, equiv
     G = 0.5 * (G + G.conj().transpose(-1, -2))
-    eigs = torch.linalg.eigvalsh(G).reshape(-1).numpy() * ga.order
+    eigs = _block_eigvalsh(G).numpy() * ga.order
     return eigs, structure, equiv
 
 
@@ -280,8 +325,12 @@ class _OutOfTime(Exception):
     pass
 
 
-def _matrix_free(rm: RealMap, ga: GroupAction, k: int, generator, deadline: float, maxiter: int = 300):
-    """Smallest ``k`` eigenvalues of ``S`` (LOBPCG) and ``λ_max`` (LOBPCG, block of 1)."""
+def _matrix_free(rm, ga: GroupAction, k: int, generator, deadline: float, maxiter: int = 150):
+    """Smallest ``k`` Ritz values of ``S`` (LOBPCG), ``λ_max``, and the Ritz residual norms.
+
+    Ritz values are upper bounds of the smallest eigenvalues (Courant–Fischer), so the number below
+    a threshold is a valid lower bound on the near-nullspace dimension even without convergence.
+    """
     from scipy.sparse.linalg import LinearOperator as SpLinOp
     from scipy.sparse.linalg import lobpcg
 
@@ -301,10 +350,13 @@ def _matrix_free(rm: RealMap, ga: GroupAction, k: int, generator, deadline: floa
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        lmax, _ = lobpcg(op, x0[:, :1], largest=True, maxiter=100, tol=1e-8)
+        lmax, _ = lobpcg(op, x0[:, :1], largest=True, maxiter=100, tol=1e-6)
         lam_max = float(lmax[0])
-        vals, _ = lobpcg(op, x0[:, :k], largest=False, maxiter=maxiter, tol=1e-7 * lam_max)
-    return np.sort(np.asarray(vals, dtype=float)), lam_max
+        vals, vecs = lobpcg(op, x0[:, :k], largest=False, maxiter=maxiter, tol=1e-7 * lam_max)
+    order = np.argsort(vals)
+    vals, vecs = np.asarray(vals, dtype=float)[order], np.asarray(vecs)[:, order]
+    res = np.linalg.norm(mv(vecs) - vecs * vals[None, :], axis=0)
+    return vals, lam_max, res
 
 
 def _equivariant_exact(rm: RealMap, ga: GroupAction, generator) -> bool | None:
@@ -409,9 +461,18 @@ def _check(rm: RealMap, group, method, tol, k, generator, deadline) -> Report:
     tol_eff = max(tol, 10 * math.sqrt(rm.eps))
     mult: Multiplicities = multiplicities(ga, n)
     rep = Report(
-        operator=rm.name, group=ga.label, n=n, m=m, group_order=ga.order, method=method,
-        bound=float(mult.bound), bound_method=mult.method, bound_satisfied=m >= mult.bound - 1e-9,
-        multiplicities=mult.pairs() or None, tol=tol_eff, notes=list(ga.notes),
+        operator=rm.name,
+        group=ga.label,
+        n=n,
+        m=m,
+        group_order=ga.order,
+        method=method,
+        bound=float(mult.bound),
+        bound_method=mult.method,
+        bound_satisfied=m >= mult.bound - 1e-9,
+        multiplicities=mult.pairs() or None,
+        tol=tol_eff,
+        notes=list(ga.notes),
     )
     if rm.real_images and rm.is_complex:
         rep.notes.append("real images only (imaginary part zero): n = C·H·W")
@@ -439,7 +500,7 @@ def _check(rm: RealMap, group, method, tol, k, generator, deadline) -> Report:
         kk = int(k) if k is not None else 32
         kk = max(1, min(kk, max(1, n // 5 - 1)))
         try:
-            vals, lam_max = _matrix_free(rm, ga, kk, generator, deadline)
+            vals, lam_max, res = _matrix_free(rm, ga, kk, generator, deadline)
         except _OutOfTime:
             rep.verdict = "undetermined"
             rep.reason = "the time budget ran out during the matrix-free eigenvalue computation"
@@ -451,6 +512,12 @@ def _check(rm: RealMap, group, method, tol, k, generator, deadline) -> Report:
         rep.nullspace_dim_is_lower_bound = below == len(vals)
         if below < len(vals):
             rep.rank = n - below
+        if below == 0 and vals[0] - res[0] <= thr:
+            undetermined_why = (
+                f"LOBPCG did not converge: smallest Ritz value {vals[0]:.3g} ± {res[0]:.2g} is not "
+                f"clearly above the threshold {thr:.3g}; try method='dense' on a smaller image"
+            )
+            rep.rank = None
         rep.equivariant = _equivariant_exact(rm, ga, generator)
         rep.notes.append(f"matrix-free: {len(vals)} smallest eigenvalues of S by LOBPCG")
     _verdict(rep, rm, ga, undetermined_why)
@@ -467,7 +534,8 @@ def _verdict(rep: Report, rm: RealMap, ga: GroupAction, undetermined_why: str) -
     if not rep.bound_satisfied:
         rep.verdict = "not identifiable"
         rep.reason = (
-            f"m = {m} < max_j c_j/s_j = {rep.bound:.4g}: too few measurements for any operator with "
+            f"m = {m} < max_j c_j/s_j = {rep.bound:.4g}: too few measurements for any operator "
+            "with "
             f"{grp}; use a larger group or more measurements"
         )
         return
@@ -500,7 +568,9 @@ def _verdict(rep: Report, rm: RealMap, ga: GroupAction, undetermined_why: str) -
         else:
             rep.reason = f"S = Σ T_gᵀAᵀA T_g has a nullspace of dimension {ge}{null}"
         if ga.order * m < n:
-            rep.reason += f"; |G|·m = {ga.order * m} < n = {n}, so no operator of this size can work"
+            rep.reason += (
+                f"; |G|·m = {ga.order * m} < n = {n}, so no operator of this size can work"
+            )
         return
     rep.verdict, rep.reason = "undetermined", "the rank could not be established"
 
@@ -555,17 +625,28 @@ def quick_check(
     time_budget: float = 10.0,
     real_images: bool | None = None,
 ) -> Report:
-    """:func:`identifiability` within a time budget, for the Trainer's start and the CLI's ``check``.
+    """:func:`identifiability` within a time budget, for the Trainer's start and the CLI's
+    ``check``.
 
     Never raises on a computation it cannot finish: the verdict is then ``"undetermined"``.
     """
     try:
         return identifiability(
-            physics, group, img_shape=img_shape, real_images=real_images, time_budget=time_budget,
+            physics,
+            group,
+            img_shape=img_shape,
+            real_images=real_images,
+            time_budget=time_budget,
         )
     except (ValueError, TypeError, NotImplementedError) as err:
         op = getattr(getattr(physics, "operator", physics), "name", type(physics).__name__)
         return Report(
-            operator=str(op), group=group_label(group), n=0, m=0, group_order=0, method="none",
-            verdict="undetermined", reason=f"could not check: {err}",
+            operator=str(op),
+            group=group_label(group),
+            n=0,
+            m=0,
+            group_order=0,
+            method="none",
+            verdict="undetermined",
+            reason=f"could not check: {err}",
         )

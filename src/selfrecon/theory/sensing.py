@@ -1,4 +1,5 @@
-r"""Measurement counts from the sensing theorems: sufficient conditions, several operators, and ``k``.
+r"""Measurement counts from the sensing theorems: sufficient conditions, several operators, and
+``k``.
 
 * :func:`sufficient_measurements` — Tachella, Chen & Davies (JMLR 2023, Thm. 4): for a cyclic group
   and a signal set of box-counting dimension ``k``, almost every ``A`` with
@@ -38,7 +39,8 @@ __all__ = [
 
 @dataclass
 class SufficientCondition:
-    """``m_min`` = the smallest integer ``m > 2k + max_c + 1``; ``cyclic`` says whether the theorem's
+    """``m_min`` = the smallest integer ``m > 2k + max_c + 1``; ``cyclic`` says whether the
+    theorem's
     hypothesis (a cyclic group) holds for the group given."""
 
     m_min: int
@@ -135,7 +137,8 @@ def moi_identifiability(
 
     Necessary (NeurIPS 2022, Thm. 1): ``rank [A_1; …; A_G] = n`` and ``m ≥ n/G`` with ``m`` the
     measurements per operator (the smallest if they differ). Sufficient for generic operators
-    (Thm. 2): ``m > n/G + k`` with ``k`` the box-counting dimension (give ``k`` to get ``sufficient_m``).
+    (Thm. 2): ``m > n/G + k`` with ``k`` the box-counting dimension (give ``k`` to get
+    ``sufficient_m``).
     The rank is computed densely (``n ≤ 2304``) or from the smallest eigenvalues of ``Σ A_iᵀA_i``
     (LOBPCG) otherwise.
     """
@@ -161,7 +164,7 @@ def moi_identifiability(
         st = _Stacked(maps)
         trivial = GroupAction(None, st.sig_shape)
         gen = torch.Generator().manual_seed(0)
-        vals, lam = _matrix_free(st, trivial, 16, gen, float("inf"))
+        vals, lam, _ = _matrix_free(st, trivial, 16, gen, float("inf"))
         below = int((vals <= (max(tol, MATRIX_FREE_TOL) ** 2) * lam).sum())
         rank = n - below if below < len(vals) else None
     suff = math.floor(bound + k) + 1 if k is not None else None
@@ -183,20 +186,23 @@ def moi_identifiability(
     return MOIReport(n, m, g, rank, bound, ok_bound, suff, verdict, reason)
 
 
-def estimate_box_dimension(
-    images: Tensor, energy: float = 0.99, max_samples: int = 4096) -> int:
+def estimate_box_dimension(images: Tensor, energy: float = 0.99, max_samples: int = 4096) -> int:
     r"""Estimate the dimension ``k`` of the signal set from example images, by PCA energy.
 
-    Method: flatten the images (``(N, C, H, W)`` → ``(N, n)``), remove the mean and return the smallest
+    Method: flatten the images (``(N, C, H, W)`` → ``(N, n)``), remove the mean and return the
+    smallest
     ``d`` whose leading principal components hold a fraction ``energy`` of the variance,
     ``Σ_{i≤d} σ_i² ≥ energy · Σ σ_i²`` (Jolliffe, *Principal Component Analysis*, 2002, §6.1). For a
-    signal set inside a ``k``-dimensional linear subspace this equals ``k`` (with ``N > k`` samples);
+    signal set inside a ``k``-dimensional linear subspace this equals ``k`` (with ``N > k``
+    samples);
     for a curved low-dimensional set it is an upper bound on the box-counting dimension (a set of
     dimension ``k`` may span more linear directions), so sufficient-condition counts built on it
     are conservative. At most ``N − 1`` (the sample cannot reveal more).
     """
     if images.dim() < 2:
-        raise ValueError(f"images must be (N, ...) with N examples, got shape {tuple(images.shape)}")
+        raise ValueError(
+            f"images must be (N, ...) with N examples, got shape {tuple(images.shape)}"
+        )
     if not 0 < energy <= 1:
         raise ValueError(f"energy is a fraction of the variance in (0, 1], got {energy}")
     X = images.reshape(images.shape[0], -1).to(torch.float64)[:max_samples]

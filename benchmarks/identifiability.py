@@ -1,0 +1,104 @@
+"""Speed of the identifiability check (selfrecon.theory.identifiability) on the CPU.
+
+    python benchmarks/identifiability.py [--threads 2] [--repeats 3] [--size-fft 256] [--size-mf 64]
+
+Two blocks of rows:
+
+* FFT path, 256×256, the full cyclic shift group (|G| = 65 536): MRI (4× Cartesian mask, complex
+  images), inpainting (30 % removed), 2×2 box blur and 2× super-resolution. Target: < 1 s each.
+* matrix-free path (LOBPCG), 64×64, non-shift groups: MRI + Rotate90*Flip (real images), inpainting
+  + Rotate90, CT (32 views) + Rotate90, CS-like MRI + 36 rotation angles. Target: < 30 s each.
+
+Each time is the median over ``--repeats`` runs of ``identifiability(..., recommend=False)`` (the
+recommendation re-runs the check for five candidate groups). Seeds are fixed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+
+from selfrecon.groups import Flip, Rotate, Rotate90, Shift
+from selfrecon.physics import Inpainting
+from selfrecon.physics.blur import Blur, Downsampling
+from selfrecon.physics.mri import MRI, mri_mask
+from selfrecon.physics.tomography import Tomography
+from selfrecon.theory import identifiability
+
+
+def cases(size_fft: int, size_mf: int):
+    g = torch.Generator().manual_seed(0)
+    s, t = size_fft, size_mf
+    fft = [
+        ("MRI 4x + Shift", MRI(mri_mask((s, s), 4, 0.08, generator=g)), Shift(), {}),
+        (
+            "inpainting 30% + Shift",
+            Inpainting(rate=0.7, img_shape=(s, s), generator=g),
+            Shift(),
+            {},
+        ),
+        ("2x2 box blur + Shift", Blur(torch.full((2, 2), 0.25), img_shape=(s, s)), Shift(), {}),
+        ("2x SR + Shift", Downsampling(2, img_shape=(s, s)), Shift(), {}),
+    ]
+    mf = [
+        (
+            "MRI 4x (real) + Rotate90*Flip",
+            MRI(mri_mask((t, t), 4, 0.08, generator=g)),
+            Rotate90() * Flip(),
+            {"real_images": True},
+        ),
+        (
+            "inpainting 30% + Rotate90",
+            Inpainting(rate=0.7, img_shape=(t, t), generator=g),
+            Rotate90(),
+            {},
+        ),
+        ("CT 32 views + Rotate90", Tomography(32, t), Rotate90(), {"img_shape": (1, t, t)}),
+        (
+            "MRI 4x (real) + Rotate 36 angles",
+            MRI(mri_mask((t, t), 4, 0.08, generator=g)),
+            Rotate(),
+            {"real_images": True},
+        ),
+    ]
+    return [("fft", *c) for c in fft] + [("matrix_free", *c) for c in mf]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--size-fft", type=int, default=256)
+    ap.add_argument("--size-mf", type=int, default=64)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    head = f"{'case':34s} {'size':>7s} {'n':>7s} {'m':>7s} {'|G|':>6s} {'method':>11s} "
+    head += f"{'verdict':>17s} {'rank / null':>14s} {'seconds':>8s} {'target':>6s}"
+    print(head)
+    print("-" * len(head))
+    for method, name, op, group, kw in cases(args.size_fft, args.size_mf):
+        times, rep = [], None
+        for _ in range(args.repeats):
+            t0 = time.perf_counter()
+            rep = identifiability(op, group, method=method, recommend=False, **kw)
+            times.append(time.perf_counter() - t0)
+        sec = statistics.median(times)
+        size = args.size_fft if method == "fft" else args.size_mf
+        if rep.rank is not None:
+            rk = f"{rep.rank}"
+        else:
+            rk = f"null {'≥' if rep.nullspace_dim_is_lower_bound else ''}{rep.nullspace_dim}"
+        target = 1.0 if method == "fft" else 30.0
+        ok = "ok" if sec < target else "SLOW"
+        print(
+            f"{name:34s} {size:>4d}²  {rep.n:>7d} {rep.m:>7d} {rep.group_order:>6d} "
+            f"{rep.method:>11s} "
+            f"{rep.verdict:>17s} {rk:>14s} {sec:>8.3f} {ok:>6s}"
+        )
+
+
+if __name__ == "__main__":
+    main()
