@@ -1,4 +1,4 @@
-"""Known cases of the sensing theorems (Tachella, Chen & Davies, JMLR 2023); PAPERS.md 16×16 ranks."""
+"""Known cases of the sensing theorems (Tachella, Chen & Davies, JMLR 2023), PAPERS.md ranks."""
 
 from __future__ import annotations
 
