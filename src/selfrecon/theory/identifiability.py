@@ -509,8 +509,11 @@ def _check(rm: RealMap, group, method, tol, k, generator, deadline) -> Report:
         below = int((vals <= thr).sum())
         rep.min_eigenvalue, rep.max_eigenvalue = float(max(vals[0], 0.0)), lam_max
         rep.nullspace_dim = below
-        rep.nullspace_dim_is_lower_bound = below == len(vals)
-        if below < len(vals):
+        # exact count only when the first Ritz value above the threshold is certified above it
+        # (Ritz values bound the eigenvalues from above, so `below` is always a lower bound)
+        certified = below < len(vals) and vals[below] - res[below] > thr
+        rep.nullspace_dim_is_lower_bound = not certified
+        if certified:
             rep.rank = n - below
         if below == 0 and vals[0] - res[0] <= thr:
             undetermined_why = (
