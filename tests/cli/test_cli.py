@@ -421,3 +421,13 @@ def test_torchrun_two_processes(flow):
     spec = yaml.safe_load((flow / "runs" / "ddp" / "spec.yaml").read_text())
     assert spec["distributed"]["world_size"] == 2
     assert p.stdout.count("run folder:") == 1  # rank 0 reports, once
+
+
+def test_simulate_overwrite_never_deletes_a_users_folder(tmp_path, capsys):
+    """--overwrite replaces an earlier simulate output only; a user's folder stays as it was."""
+    path = _write(tmp_path, "c.yaml", GOOD)
+    mine = tmp_path / "my_scans"
+    mine.mkdir()
+    (mine / "scan1.npy").write_bytes(b"precious")
+    _bad(tmp_path, capsys, ["simulate", path, "-o", str(mine), "--overwrite"], "not the output")
+    assert (mine / "scan1.npy").read_bytes() == b"precious"

@@ -220,6 +220,18 @@ def cmd_identify(args) -> int:
 
 
 # -- simulate -----------------------------------------------------------------------------------
+def _is_simulation(path: Path) -> bool:
+    """True for a folder written by `selfrecon simulate` (config.yaml + split measurement sets)."""
+    splits = [path / s for s in ("train", "val", "test") if (path / s).is_dir()]
+    known = {"config.yaml", "train", "val", "test"}
+    return (
+        (path / "config.yaml").is_file()
+        and bool(splits)
+        and all((s / "manifest.json").is_file() for s in splits)
+        and all(p.name in known for p in path.iterdir())
+    )
+
+
 def cmd_simulate(args) -> int:
     from selfrecon.data import MeasurementSet
 
@@ -230,8 +242,15 @@ def cmd_simulate(args) -> int:
             f"{cfg.data.source!r} (already measurements)"
         )
     out = Path(args.output)
-    if out.exists() and any(out.iterdir()) and not args.overwrite:
-        raise DataError(f"{out} already exists and is not empty; pass --overwrite or another -o")
+    if out.exists() and any(out.iterdir()):
+        if not args.overwrite:
+            raise DataError(f"{out} already exists and is not empty; pass --overwrite or another -o")
+        if not _is_simulation(out):
+            # --overwrite replaces an earlier `selfrecon simulate` output, never a user's folder
+            raise DataError(
+                f"{out} is not the output of `selfrecon simulate`; --overwrite only replaces such "
+                "a folder, so choose another -o"
+            )
     if not out.parent.exists():
         raise DataError(f"folder {out.parent} does not exist; create it first")
     exp = build_experiment(cfg)
