@@ -431,3 +431,14 @@ def test_simulate_overwrite_never_deletes_a_users_folder(tmp_path, capsys):
     (mine / "scan1.npy").write_bytes(b"precious")
     _bad(tmp_path, capsys, ["simulate", path, "-o", str(mine), "--overwrite"], "not the output")
     assert (mine / "scan1.npy").read_bytes() == b"precious"
+
+
+def test_overwrite_never_replaces_a_folder_that_only_holds_a_config(tmp_path, capsys):
+    """output.overwrite replaces runs only: a user's folder with a config.yaml is left alone."""
+    mine = tmp_path / "experiments"
+    mine.mkdir()
+    (mine / "config.yaml").write_text("my notes\n")
+    cfg = {**GOOD, "output": {"dir": str(mine), "overwrite": True}}
+    path = _write(tmp_path, "c.yaml", cfg)
+    _bad(tmp_path, capsys, ["train", path], "not a selfrecon run")
+    assert (mine / "config.yaml").read_text() == "my notes\n"

@@ -54,8 +54,9 @@ def interrupt_message() -> str:
 
 # -- helpers ------------------------------------------------------------------------------------
 def _is_run(p: Path) -> bool:
-    return (
-        (p / "metrics.csv").is_file() or (p / "config.yaml").is_file() or (p / RUN_META).is_file()
+    """A folder selfrecon trained into (replaceable with overwrite): not merely one with a config."""
+    return (p / RUN_META).is_file() or (
+        (p / "env.json").is_file() and (p / "metrics.csv").is_file()
     )
 
 
