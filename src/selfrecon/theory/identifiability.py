@@ -27,6 +27,12 @@ DFT
   MRI, circular blur, denoising — the eigenvalues are the k-space mask or ``|H(ω)|²``; ``p = 2``:
   2× downsampling) is fixed by its responses to ``C·p_h·p_w`` impulses (one FFT each). Otherwise all
   Fourier modes go through ``A`` in batches (cos and sin parts, exact, ``2·C·n`` applications);
+* ``"gram"`` — moderate ``n`` (``DENSE_MAX_N < n ≤ GRAM_MAX_N``, e.g. 64×64 images): ``K = AᵀA``
+  assembled exactly (from impulse responses when ``AᵀA`` commutes with shifts), every ``T_g`` as a
+  sparse local map measured from the group's ``apply`` (≤ 4 sources per pixel for bilinear
+  resampling), and ``S`` split into the isotypic blocks of a cyclic pixel symmetry it commutes with
+  (a quarter turn or a flip), all eigenvalues by ``eigvalsh``
+  (:mod:`selfrecon.theory._gram`);
 * ``"matrix_free"`` — the smallest eigenvalues of ``S`` by LOBPCG (Knyazev, SIAM J. Sci. Comput.
 2001)
   on a block of ``k`` vectors, ``S`` applied with ``A``, ``Aᵀ`` and the group actions only; the
@@ -48,6 +54,13 @@ from torch import Tensor
 from selfrecon.groups import Flip, Group, Rotate, Rotate90, Shift
 from selfrecon.physics.base import LinearOperator
 from selfrecon.physics.physics import Physics
+from selfrecon.theory._gram import (
+    GRAM_MAX_N,
+    full_S,
+    gram_eigenvalues,
+    gram_matrix,
+    local_maps,
+)
 from selfrecon.theory._groups import GroupAction, group_label
 from selfrecon.theory._linear import RealMap
 from selfrecon.theory.characters import Multiplicities, multiplicities
@@ -55,7 +68,7 @@ from selfrecon.theory.characters import Multiplicities, multiplicities
 __all__ = ["Report", "identifiability", "quick_check", "candidate_groups", "VERDICTS"]
 
 VERDICTS = ("identifiable", "not identifiable", "undetermined")
-_METHODS = ("auto", "dense", "fft", "matrix_free")
+_METHODS = ("auto", "dense", "gram", "fft", "matrix_free")
 #: Largest ``n`` the automatic choice sends to the dense path.
 DENSE_MAX_N = 2304
 #: Relative singular-value threshold of the matrix-free path (its Ritz values are less accurate).
@@ -165,10 +178,27 @@ def _dense(rm: RealMap, ga: GroupAction) -> tuple[np.ndarray, np.ndarray]:
             idx = full[g]
             S += K[idx][:, idx]
     else:
-        T = ga.matrices()
-        S = torch.einsum("gij,jk,gkl->il", T.transpose(1, 2), K, T)
+        maps = local_maps(ga)
+        if maps is not None:  # sparse T_g (≤ 4 sources per pixel): no dense (order, n, n) stack
+            S = full_S(K, maps, rm.sig_shape[0], ga.hw)
+        else:
+            T = ga.matrices()
+            S = torch.einsum("gij,jk,gkl->il", T.transpose(1, 2), K, T)
     S = 0.5 * (S + S.T)
     return torch.linalg.eigvalsh(S).numpy(), torch.linalg.eigvalsh(K).numpy()
+
+
+def _gap_note(eigs: np.ndarray, tol: float) -> str:
+    """How clearly the rank threshold separates the spectrum (``λ/λ_max`` either side of it)."""
+    eigs = np.clip(np.asarray(eigs, dtype=float), 0.0, None)
+    rel = eigs / max(float(eigs.max()), 1e-300)
+    below, above = rel[rel <= tol**2], rel[rel > tol**2]
+    lo = f"{below.max():.1e}" if below.size else "none"
+    hi = f"{above.min():.1e}" if above.size else "none"
+    return (
+        f"spectral gap at the threshold λ/λ_max = {tol**2:.0e}: largest below {lo}, "
+        f"smallest above {hi}"
+    )
 
 
 def _divisors(n: int, limit: int = 8) -> list[int]:
@@ -226,6 +256,29 @@ def _fft_structure(rm: RealMap, generator: torch.Generator) -> tuple[str, object
     if ph is not None and pw is not None:
         return "periodic", (ph, pw)
     return "generic", None
+
+
+def _gram_K(rm: RealMap, generator: torch.Generator) -> Tensor:
+    """``K = AᵀA`` densely; from one impulse response per channel when ``AᵀA`` is pixel-diagonal
+    or commutes with all shifts (:func:`_fft_structure`: MRI, blur, inpainting), else through
+    the identity basis (:func:`selfrecon.theory._gram.gram_matrix`)."""
+    c, h, w = rm.sig_shape
+    kind, info = _fft_structure(rm, generator)
+    if kind == "diagonal":
+        return torch.diag(info.reshape(-1))
+    if kind != "periodic" or tuple(info) != (1, 1):
+        return gram_matrix(rm)
+    probes = torch.zeros((c, c, h, w), dtype=torch.float64)
+    probes[torch.arange(c), torch.arange(c), 0, 0] = 1.0
+    resp = rm.normal_images(probes)  # (c_in, c_out, H, W): AᵀA e_{c_in, (0, 0)}
+    # K[(c_out, p), (c_in, q)] = resp[c_in, c_out, p − q] (AᵀA commutes with shifts)
+    ii, jj = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+    ii, jj = ii.reshape(-1), jj.reshape(-1)
+    di = (ii[:, None] - ii[None, :]) % h
+    dj = (jj[:, None] - jj[None, :]) % w
+    K = resp.permute(1, 0, 2, 3)[:, :, di, dj]  # (c_out, c_in, HW, HW)
+    K = K.permute(0, 2, 1, 3).reshape(rm.n, rm.n).contiguous()
+    return 0.5 * (K + K.T)
 
 
 def _block_eigvalsh(G: Tensor) -> Tensor:
@@ -409,8 +462,10 @@ def identifiability(
         9 scales; see :mod:`selfrecon.theory._groups`).
     img_shape : tuple, optional
         One image ``(C, H, W)`` as the operator sees it, when the operator does not know it.
-    method : {"auto", "dense", "fft", "matrix_free"}
-        ``"auto"``: FFT for the full shift group, dense for ``n ≤ 2304``, else matrix-free.
+    method : {"auto", "dense", "gram", "fft", "matrix_free"}
+        ``"auto"``: FFT for the full shift group, dense for ``n ≤ 2304``, the Gram path for
+        ``n ≤ 8192`` (``GRAM_MAX_N``), else matrix-free. ``"gram"`` falls back to matrix-free (and
+        says so in the notes) when a ``T_g`` is not a local resampling.
     tol : float
         Relative singular-value threshold: ``σ_i(stacked) > tol·σ_max`` counts towards the rank
         (``λ_i(S) > tol²·λ_max``). Widened to ``10·√eps`` for float32 operators, and to ``1e-3`` on
@@ -451,6 +506,8 @@ def _check(rm: RealMap, group, method, tol, k, generator, deadline) -> Report:
             method = "fft"
         elif n <= DENSE_MAX_N:
             method = "dense"
+        elif n <= GRAM_MAX_N:
+            method = "gram"
         else:
             method = "matrix_free"
     if method == "fft" and not ga.full_shift:
@@ -483,6 +540,13 @@ def _check(rm: RealMap, group, method, tol, k, generator, deadline) -> Report:
         rep.rank_operator = _rank_from_eigs(sv2, tol_eff)[0]
         rep.nullspace_dim = n - rep.rank
         rep.equivariant = _equivariant_exact(rm, ga, generator)
+    elif method == "gram" and (res := gram_eigenvalues(rm, ga, _gram_K(rm, generator))):
+        eigs, gram_notes = res
+        rep.notes.extend(gram_notes)
+        rep.rank, rep.min_eigenvalue, rep.max_eigenvalue = _rank_from_eigs(eigs, tol_eff)
+        rep.nullspace_dim = n - rep.rank
+        rep.notes.append(_gap_note(eigs, tol_eff))
+        rep.equivariant = _equivariant_exact(rm, ga, generator)
     elif method == "fft":
         eigs, structure, equiv = _fft(rm, ga, generator, deadline)
         rep.notes.append(f"FFT path: {structure}")
@@ -495,6 +559,9 @@ def _check(rm: RealMap, group, method, tol, k, generator, deadline) -> Report:
             if equiv:
                 rep.rank_operator = rep.rank
     else:
+        if method == "gram":  # T_g is not a local resampling: no sparse form
+            rep.notes.append("Gram path unavailable (T_g is not local); matrix-free instead")
+            method = rep.method = "matrix_free"
         tol_eff = max(tol_eff, MATRIX_FREE_TOL)
         rep.tol = tol_eff
         kk = int(k) if k is not None else 32
@@ -600,10 +667,7 @@ def _recommend(rm: RealMap, rep: Report, group, tol, generator, deadline) -> Non
             ga = GroupAction(cand, rm.sig_shape)
             if ga.order * rm.m < rm.n:
                 continue  # rank ≤ |G|·m < n
-            method = "auto"
-            if not ga.full_shift and rm.n > DENSE_MAX_N:
-                method = "matrix_free"
-            r = _check(rm, cand, method, tol, None, generator, deadline)
+            r = _check(rm, cand, "auto", tol, None, generator, deadline)
         except (ValueError, ArithmeticError) as err:  # pragma: no cover - reported, not raised
             notes.append(f"{label}: not checked ({err})")
             continue
