@@ -11,8 +11,9 @@ Three blocks of rows:
   blocks of the quarter turn): MRI + Rotate90*Flip (real images), inpainting + Rotate90, CT (32
   views) + Rotate90, MRI + 36 rotation angles (interpolating). Target: < 30 s each.
 * matrix-free (LOBPCG) beyond the Gram path's size, ``--size-large`` (default 96, ``n = 9216``):
-  inpainting + Rotate90, whose near-nullspace (pixels whose whole orbit is unobserved) is exact.
-  Informative only (no target); ``--size-large 0`` skips it.
+  inpainting + Rotate90, whose nullspace is spanned by the pixels whose whole orbit is unobserved
+  (72 with the seed used); LOBPCG with ``k = 16`` can only certify "null ≥ 16". Informative only
+  (no target); ``--size-large 0`` skips it.
 
 Each time is the median over ``--repeats`` runs of ``identifiability(..., recommend=False)`` (the
 recommendation re-runs the check for five candidate groups). Seeds are fixed.
