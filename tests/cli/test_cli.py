@@ -442,3 +442,25 @@ def test_overwrite_never_replaces_a_folder_that_only_holds_a_config(tmp_path, ca
     path = _write(tmp_path, "c.yaml", cfg)
     _bad(tmp_path, capsys, ["train", path], "not a selfrecon run")
     assert (mine / "config.yaml").read_text() == "my notes\n"
+
+
+def test_calibrate_writes_the_chosen_denoised_image(tmp_path, capsys):
+    """Default: the shrunk J-invariant output; --denoised plain: the plain filter at the optimum."""
+    from skimage import data as skdata
+
+    from selfrecon.classical import calibrate
+    from selfrecon.data import write_image
+
+    clean = skdata.camera()[::8, ::8].astype(np.float32) / 255.0
+    noisy = clean + 0.1 * np.random.default_rng(1).normal(size=clean.shape).astype(np.float32)
+    write_image(tmp_path / "noisy.npy", noisy)
+    ref = calibrate("gaussian", noisy, [0.5, 1.0, 2.0], noise_var=0.01)
+    for choice, expect in (("shrunk", ref.shrink(noise_var=0.01)), ("plain", ref.denoised)):
+        out = tmp_path / choice
+        argv = ["calibrate", str(tmp_path / "noisy.npy"), "--denoiser", "gaussian", "--grid",
+                "0.5,1,2", "--noise-var", "0.01", "-o", str(out)]  # fmt: skip
+        if choice != "shrunk":
+            argv += ["--denoised", choice]
+        assert main(argv) == 0, capsys.readouterr().err
+        got = np.load(out / "denoised.npy").squeeze()
+        np.testing.assert_allclose(got, np.asarray(expect).squeeze(), atol=1e-5)

@@ -653,6 +653,8 @@ def cmd_calibrate(args) -> int:
         truth_path=args.truth,
         overwrite=args.overwrite,
         width=args.width,
+        noise_var=args.noise_var,
+        output=args.denoised,
     )
     print(res.summary())
     print(f"wrote {args.output}/denoised.png, denoised.npy, calibration.csv, calibration.png")

@@ -134,6 +134,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--truth", default=None, help="clean image, to show the true error too")
     s.add_argument("-o", "--output", required=True, help="output folder")
     s.add_argument("--width", type=int, default=4, help="grid mask width (4)")
+    s.add_argument(
+        "--denoised",
+        choices=("shrunk", "j-invariant", "plain"),
+        default="shrunk",
+        help="image to write: the J-invariant output shrunk toward the noisy image (default, "
+        "Noise2Self §4), the J-invariant output the loss calibrated, or the plain filter",
+    )
+    s.add_argument(
+        "--noise-var", type=float, default=None, help="noise variance for shrinking (estimated)"
+    )
     s.add_argument("--overwrite", action="store_true")
     return p
 
