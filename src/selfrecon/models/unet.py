@@ -8,6 +8,12 @@ Architecture (``depth`` levels, ``width`` channels at the top, doubled per level
   ``[conv3×3 → norm → ReLU] × 2``;
 * a final 1×1 convolution; ``residual=True`` adds the input: ``G(x) = x + U(x)``.
 
+``zero_init_last=True`` zero-initialises that final 1×1 convolution, so a residual UNet starts as
+the identity (``G(x) = x``, i.e. ``f(y) = A† y`` inside ``ArtifactRemoval``) and training starts
+from the linear reconstruction; gradients still reach every layer after the first step because the
+last layer's input features are non-zero. This is a choice of ours, not the EI paper's (its code
+uses PyTorch's default initialisation everywhere); the default stays ``False``.
+
 Only the very first convolution uses circular padding (as in the EI code: the images of the shift
 group are circular shifts, so the first layer sees the wrap-around consistently); all others use
 zero padding. With ``depth=4, width=64`` this is the EI paper's 64→512-channel network (about 8 M
@@ -77,6 +83,8 @@ class UNet(nn.Module):
         Batch normalisation after each convolution, or none (then a bias-free option via ``bias``).
     bias : bool
         Biases in the convolutions.
+    zero_init_last : bool
+        Zero-initialise the final 1×1 convolution (with ``residual``: start as the identity).
     """
 
     def __init__(
@@ -89,6 +97,7 @@ class UNet(nn.Module):
         circular_first: bool = True,
         norm: str = "batch",
         bias: bool = True,
+        zero_init_last: bool = False,
     ):
         super().__init__()
         out_channels = in_channels if out_channels is None else out_channels
@@ -111,6 +120,7 @@ class UNet(nn.Module):
             circular_first=circular_first,
             norm=norm,
             bias=bias,
+            zero_init_last=zero_init_last,
         )
         self.in_channels, self.out_channels = in_channels, out_channels
         self.depth, self.residual = depth, residual
@@ -128,6 +138,10 @@ class UNet(nn.Module):
             self.up.append(_UpConv(chans[k], chans[k - 1], norm, bias))
             self.up_conv.append(_DoubleConv(2 * chans[k - 1], chans[k - 1], norm, bias))
         self.out = nn.Conv2d(chans[0], out_channels, 1, bias=bias)
+        if zero_init_last:
+            nn.init.zeros_(self.out.weight)
+            if self.out.bias is not None:
+                nn.init.zeros_(self.out.bias)
 
     def config(self) -> dict:
         """Constructor arguments (see :func:`selfrecon.models.build_model`)."""
