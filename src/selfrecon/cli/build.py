@@ -270,7 +270,14 @@ def build_model(cfg: Config, channels: int) -> nn.Module:
 
     m = cfg.model
     if m.name == "unet":
-        backbone = UNet(channels, depth=m.depth, width=m.width, residual=m.residual, norm=m.norm)
+        backbone = UNet(
+            channels,
+            depth=m.depth,
+            width=m.width,
+            residual=m.residual,
+            norm=m.norm,
+            zero_init_last=m.zero_init_last,
+        )
     else:
         backbone = DnCNN(
             channels, depth=max(m.depth, 2), width=m.width, residual=m.residual, norm=m.norm

@@ -173,6 +173,7 @@ class ModelConfig(_Section):
     norm: Literal["batch", "none"] = "batch"
     init: Literal["pinv", "adjoint"] = "pinv"
     jinvariant: bool = False
+    zero_init_last: bool = False
 
 
 def _check_group(spec: Any, where: str = "loss.group") -> None:
@@ -268,6 +269,10 @@ class Config(_Section):
 
     @model_validator(mode="after")
     def _consistent(self):
+        if self.loss.method == "n2s" and "residual" not in self.model.model_fields_set:
+            # Noise2Self trains on masked inputs only; a skip connection y + G(y) would pass the
+            # noisy pixel straight through at inference, so n2s defaults to a non-residual net
+            self.model.residual = False
         if self.data.source == "measurements" and self.physics is not None:
             raise ValueError(
                 "data.source is 'measurements': the physics comes from the measurement set's "

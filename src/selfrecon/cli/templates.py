@@ -33,9 +33,9 @@ TASKS: dict[str, dict] = {
             "seed": 0,
         },
         "physics": {"operator": {"name": "cs", "m": 64, "seed": 0}, "noise": {"name": "none"}},
-        "model": {"name": "unet", "width": 16, "depth": 3, "init": "pinv"},
+        "model": {"name": "unet", "width": 16, "depth": 3, "init": "pinv", "zero_init_last": True},
         "loss": {"method": "ei", "group": "shift", "weight": 10.0, "n_trans": 2},
-        "train": {"epochs": 30, "lr": 5e-4},
+        "train": {"epochs": 30, "lr": 2e-3, "batch_size": 4},
     },
     "inpainting": {
         "title": "EI, inpainting with 30% of pixels missing (Chen et al., ICCV 2021)",
@@ -72,9 +72,9 @@ TASKS: dict[str, dict] = {
             "operator": {"name": "tomography", "views": 12, "filter": "ramp"},
             "noise": {"name": "none"},
         },
-        "model": {"name": "unet", "width": 16, "depth": 3, "init": "pinv"},
+        "model": {"name": "unet", "width": 16, "depth": 3, "init": "pinv", "zero_init_last": True},
         "loss": {"method": "ei", "group": "rotate", "weight": 100.0, "n_trans": 2},
-        "train": {"epochs": 20, "lr": 5e-4, "batch_size": 4},
+        "train": {"epochs": 20, "lr": 1e-3, "batch_size": 4},
     },
     "mri": {
         "title": "REI, MRI 4x Cartesian with Gaussian noise (Chen et al., CVPR 2022)",
@@ -82,7 +82,7 @@ TASKS: dict[str, dict] = {
             "source": "builtin",
             "name": "brain-mri",
             "size": 64,
-            "train": 96,
+            "train": 64,
             "val": 8,
             "test": 16,
             "seed": 0,
@@ -97,7 +97,7 @@ TASKS: dict[str, dict] = {
             },
             "noise": {"name": "gaussian", "sigma": 0.05},
         },
-        "model": {"name": "unet", "width": 16, "depth": 3, "init": "pinv"},
+        "model": {"name": "unet", "width": 16, "depth": 3, "init": "pinv", "zero_init_last": True},
         "loss": {
             "method": "rei",
             "group": "rotate",
@@ -106,7 +106,7 @@ TASKS: dict[str, dict] = {
             "tau": 0.01,
             "n_trans": 2,
         },
-        "train": {"epochs": 20, "lr": 5e-4, "batch_size": 4},
+        "train": {"epochs": 20, "lr": 1e-3, "batch_size": 4},
     },
     "inpainting-poisson": {
         "title": "REI, inpainting 30% missing with Poisson noise (Chen et al., CVPR 2022)",
@@ -173,7 +173,16 @@ TASKS: dict[str, dict] = {
             "seed": 0,
         },
         "physics": {"operator": {"name": "denoising"}, "noise": {"name": "gaussian", "sigma": 0.4}},
-        "model": {"name": "unet", "width": 16, "depth": 3, "init": "pinv", "jinvariant": False},
+        # not residual: with f(y) = y + G(y) the noisy pixel passes straight through at inference
+        # (Noise2Self trains G only on masked inputs, so the skip is never corrected)
+        "model": {
+            "name": "unet",
+            "width": 16,
+            "depth": 3,
+            "init": "pinv",
+            "residual": False,
+            "jinvariant": False,
+        },
         "loss": {"method": "n2s", "width": 4, "mode": "interpolate"},
         "train": {"epochs": 10, "lr": 1e-3},
     },
@@ -229,6 +238,10 @@ _DOC = {
     ("model", "width"): "channels of the first level",
     ("model", "depth"): "resolution levels (UNet) / layers (DnCNN)",
     ("model", "init"): "pinv (G sees A†y) | adjoint (G sees Aᵀy)",
+    ("model", "residual"): "G(x) = x + U(x); false for Noise2Self (else the noisy pixel passes "
+    "through)",
+    ("model", "zero_init_last"): "zero the last 1×1 conv so training starts at f(y) = A†y "
+    "(not in the EI paper)",
     ("model", "jinvariant"): "J-invariant inference after Noise2Self (w² passes); false = 1 pass",
     ("loss", "method"): "mc | ei | rei | sure | n2s | moi | supervised",
     ("loss", "group"): "shift | rotate90 | flip | rotate | scale | products like rotate90*flip; "
