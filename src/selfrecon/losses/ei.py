@@ -27,7 +27,8 @@ def _reconstruct_transformed(x2: Tensor, b: int, physics, model, generator, nois
     for chunk in x2.split(b):
         y2 = physics.A(chunk)
         ys.append(physics.noisy(y2, generator) if noisy else y2)
-    return torch.cat(batched(lambda t: model(t, physics), ys, physics))
+    outs = batched(lambda t: model(t, physics), ys, physics)
+    return outs[0] if len(outs) == 1 else torch.cat(outs)
 
 
 class EILoss(Loss):
