@@ -1,8 +1,8 @@
 """Errors that speak the user's language.
 
-Every user-facing mistake raises a subclass of :class:`SelfreconError` (or a plain ``ValueError`` /
-``TypeError`` with a one-line message saying what is wrong and what to do). The CLI turns any of them
-into ``selfrecon: <message>`` and exit code 2.
+Every user-facing mistake raises a subclass of :class:`SelfreconError` (or a plain
+``ValueError`` / ``TypeError`` with a one-line message saying what is wrong and what to do). The
+CLI turns any of them into ``selfrecon: <message>`` and exit code 2.
 """
 
 from __future__ import annotations

@@ -54,7 +54,7 @@ def interrupt_message() -> str:
 
 # -- helpers ------------------------------------------------------------------------------------
 def _is_run(p: Path) -> bool:
-    """A folder selfrecon trained into (replaceable with overwrite): not merely one with a config."""
+    """A folder selfrecon trained into (replaceable with overwrite), not just one with a config."""
     return (p / RUN_META).is_file() or (
         (p / "env.json").is_file() and (p / "metrics.csv").is_file()
     )
@@ -245,7 +245,9 @@ def cmd_simulate(args) -> int:
     out = Path(args.output)
     if out.exists() and any(out.iterdir()):
         if not args.overwrite:
-            raise DataError(f"{out} already exists and is not empty; pass --overwrite or another -o")
+            raise DataError(
+                f"{out} already exists and is not empty; pass --overwrite or another -o"
+            )
         if not _is_simulation(out):
             # --overwrite replaces an earlier `selfrecon simulate` output, never a user's folder
             raise DataError(
