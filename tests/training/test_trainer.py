@@ -226,3 +226,24 @@ def test_identifiability_verdict_is_logged(tmp_path):
     cfg = dict(FAST, epochs=1, check_identifiability=True)
     Trainer(small_model(), ei_loss(), physics, train, config=cfg, run_dir=tmp_path).fit()
     assert "identifiability: identifiable" in (tmp_path / "train.log").read_text()
+
+
+def test_resolved_config_goes_to_config_yaml_and_description_to_spec_yaml(tmp_path):
+    import yaml
+
+    physics = inpainting()
+    trainer = Trainer(
+        small_model(),
+        mc_loss(),
+        physics,
+        train=DictSet(smooth_images(4), physics),
+        config={"epochs": 1, "batch_size": 2, "progress": "none", "check_identifiability": False},
+        run_dir=tmp_path / "run",
+        resolved_config={"data": {"name": "mine"}, "train": {"epochs": 1}},
+    )
+    trainer.fit()
+    assert yaml.safe_load((tmp_path / "run" / "config.yaml").read_text()) == {
+        "data": {"name": "mine"},
+        "train": {"epochs": 1},
+    }
+    assert "model" in yaml.safe_load((tmp_path / "run" / "spec.yaml").read_text())

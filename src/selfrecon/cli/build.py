@@ -6,7 +6,6 @@ Every object is made by the same library calls a Python user makes (``selfrecon.
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -334,34 +333,21 @@ def build_loss(cfg: Config, exp: Experiment) -> nn.Module:
 
 # -- the Trainer, writing the CLI's config into the run folder ----------------------------------
 class RunTrainer(Trainer):
-    """A :class:`~selfrecon.training.Trainer` whose run folder also holds the CLI's view.
+    """A :class:`~selfrecon.training.Trainer` whose run folder also holds ``run.pt``.
 
-    ``config.yaml`` is the resolved CLI config (re-runnable with ``selfrecon train``); the
-    Trainer's own description of the objects (model/loss/physics specs, data sizes, world size)
-    goes to ``spec.yaml``; ``run.pt`` holds the physics and model specs that ``eval``/``predict``
-    rebuild from.
+    ``config.yaml`` is the resolved CLI config (``resolved_config``, re-runnable with
+    ``selfrecon train``) and ``spec.yaml`` the Trainer's description of the objects; ``run.pt``
+    holds the physics and model specs that ``eval``/``predict`` rebuild from.
     """
 
     def __init__(self, *args, resolved: dict, meta: dict, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._resolved = resolved
+        super().__init__(*args, resolved_config=resolved, **kwargs)
         self._meta = meta
 
     def _prepare_run_dir(self) -> None:
         super()._prepare_run_dir()
-        if not self.dist.is_main:
-            return
-        import yaml
-
-        cfg_path = self.run_dir / "config.yaml"
-        if cfg_path.is_file():
-            shutil.copyfile(cfg_path, self.run_dir / "spec.yaml")
-        with open(cfg_path, "w") as f:
-            f.write(
-                "# resolved selfrecon config of this run (rerun: selfrecon train config.yaml)\n"
-            )
-            yaml.safe_dump(self._resolved, f, sort_keys=False)
-        torch.save(self._meta, self.run_dir / RUN_META)
+        if self.dist.is_main:
+            torch.save(self._meta, self.run_dir / RUN_META)
 
 
 def run_meta(exp: Experiment, model: nn.Module) -> dict:

@@ -129,6 +129,11 @@ class Trainer:
         The run folder (created).
     device : str or torch.device, optional
         Overrides ``config.device``.
+    resolved_config : dict, optional
+        The caller's own resolved configuration (e.g. the CLI's YAML config). When given it is
+        written to ``config.yaml`` (so the run can be repeated from it) and the Trainer's
+        description of its objects goes to ``spec.yaml``; otherwise that description is
+        ``config.yaml``.
     """
 
     def __init__(
@@ -141,8 +146,10 @@ class Trainer:
         config: TrainConfig | dict | None = None,
         run_dir: str | os.PathLike = "runs/run",
         device: str | torch.device | None = None,
+        resolved_config: dict | None = None,
     ):
         self.config = cfg = TrainConfig.from_dict(config)
+        self.resolved_config = resolved_config
         self.device = self._resolve_device(device if device is not None else cfg.device)
         self.dist: DistInfo = setup_distributed(self.device)
         if self.dist.enabled and self.device.type == "cuda":
@@ -544,8 +551,13 @@ class Trainer:
                 "per_rank_batch": self.per_rank_batch,
             },
         }
-        with open(self.run_dir / "config.yaml", "w") as f:
+        spec_name = "spec.yaml" if self.resolved_config is not None else "config.yaml"
+        with open(self.run_dir / spec_name, "w") as f:
             yaml.safe_dump(_describe(resolved), f, sort_keys=False)
+        if self.resolved_config is not None:
+            with open(self.run_dir / "config.yaml", "w") as f:
+                f.write("# resolved config of this run (rerun: selfrecon train config.yaml)\n")
+                yaml.safe_dump(self.resolved_config, f, sort_keys=False)
         import numpy
 
         env = {
