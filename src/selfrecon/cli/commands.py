@@ -234,7 +234,7 @@ def _is_simulation(path: Path) -> bool:
 
 
 def cmd_simulate(args) -> int:
-    from selfrecon.data import MeasurementSet
+    from selfrecon.data import MeasurementSet, atomic_folder
 
     cfg, resolved = load_config(args.config, args.sets)
     if cfg.data.source != "builtin":
@@ -257,8 +257,7 @@ def cmd_simulate(args) -> int:
     if not out.parent.exists():
         raise DataError(f"folder {out.parent} does not exist; create it first")
     exp = build_experiment(cfg)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=str(out.parent)))
-    try:
+    with atomic_folder(out) as tmp:
         for split, ds in (("train", exp.train), ("val", exp.val), ("test", exp.test)):
             if ds is None:
                 continue
@@ -281,12 +280,6 @@ def cmd_simulate(args) -> int:
         with open(tmp / "config.yaml", "w") as f:
             f.write("# config used by `selfrecon simulate` to make these measurement sets\n")
             yaml.safe_dump(resolved, f, sort_keys=False)
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     print(
         f"wrote {out}/{{train,val,test}}; train on it with data: {{source: measurements, "
         f"path: {out}}}"

@@ -8,6 +8,7 @@
 * :func:`simulate`, :class:`MeasurementSet`, :func:`assemble` — measurement sets on disk.
 """
 
+from selfrecon.data._util import atomic_folder
 from selfrecon.data.builtin_datasets import (
     BUILTIN_NAMES,
     NATURAL_TEST,
@@ -37,6 +38,7 @@ __all__ = [
     "NATURAL_TEST",
     "NATURAL_TRAIN",
     "assemble",
+    "atomic_folder",
     "builtin",
     "ellipse_phantom",
     "find_files",

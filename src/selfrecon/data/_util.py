@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
-from collections.abc import Sequence
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +17,35 @@ import torch.nn.functional as F
 
 from selfrecon.errors import MissingDependencyError
 
-__all__ = ["require", "package_dir", "item_seed", "item_generator", "resize", "to_grey"]
+__all__ = [
+    "require",
+    "package_dir",
+    "item_seed",
+    "item_generator",
+    "resize",
+    "to_grey",
+    "atomic_folder",
+]
+
+
+@contextlib.contextmanager
+def atomic_folder(out: Path) -> Iterator[Path]:
+    """Yield a temporary folder beside ``out``; on success it replaces ``out``, on error it goes.
+
+    A reader never sees a half-written folder and an error leaves nothing behind. The caller
+    decides beforehand whether an existing ``out`` may be replaced.
+    """
+    out = Path(out)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=str(out.parent)))
+    try:
+        yield tmp
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
 
 #: optional package → the extra that installs it
 EXTRAS = {

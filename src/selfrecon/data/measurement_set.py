@@ -19,9 +19,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import os
-import shutil
-import tempfile
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -31,6 +28,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from selfrecon.data._util import atomic_folder
 from selfrecon.data.folder import find_files
 from selfrecon.data.measured import as_image, measure_item
 from selfrecon.data.readers import read_fastmri_kspace, read_image, suffix_of
@@ -170,8 +168,7 @@ def _write_set(
     overwrite: bool,
 ) -> Path:
     out = _prepare_out(out_dir, overwrite)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=str(out.parent)))
-    try:
+    with atomic_folder(out) as tmp:
         writer = _ShardWriter(tmp, shard_size)
         for arrays in items:
             writer.add(arrays)
@@ -203,12 +200,6 @@ def _write_set(
             **manifest_extra,
         }
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out
 
 
