@@ -88,6 +88,12 @@ def plot_loss(metrics_csv: str | os.PathLike, out_png: str | os.PathLike) -> Pat
         ax.set_ylabel("PSNR (dB)")
         ax.set_title("validation PSNR")
         ax.legend(fontsize=7)
+    return _save(fig, out_png)
+
+
+def _save(fig, out_png: str | os.PathLike) -> Path:
+    """Lay out, write ``out_png`` (creating its folder) and free the figure."""
+    plt = _plt()
     fig.tight_layout()
     out_png = Path(out_png)
     out_png.parent.mkdir(parents=True, exist_ok=True)
@@ -149,12 +155,7 @@ def plot_samples(samples: dict, out_png: str | os.PathLike, title: str = "") -> 
             ax.set_yticks([])
     if title:
         fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    out_png = Path(out_png)
-    out_png.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out_png, dpi=100)
-    plt.close(fig)
-    return out_png
+    return _save(fig, out_png)
 
 
 def plot_run(run_dir: str | os.PathLike) -> list[Path]:
