@@ -48,7 +48,7 @@ def test_trainer_step_matches_plain_adam_step(tmp_path):
         torch.testing.assert_close(p.detach(), q.detach(), rtol=1e-4, atol=1e-5)
     # a wrong step would be visible: the update is much larger than the tolerance
     moved = max(
-        float((p.detach() - q).abs().max())
+        float((p.detach() - q.detach()).abs().max())
         for p, q in zip(
             trainer.model.parameters(), small_model(norm="none").parameters(), strict=True
         )
