@@ -281,6 +281,7 @@ BAD_CONFIGS = {
         "does not exist",
     ),
     "sure_without_noise": (_with("loss", "method", "rei"), "noise"),
+    "probe_fraction_above_one": (_with("loss", "probe_fraction", 1.5), "loss.probe_fraction"),
     "n2s_on_vectors": (_with("loss", "method", "n2s"), "n2s"),
     "not_a_mapping": ("- just\n- a list\n", "mapping"),
 }
@@ -464,3 +465,15 @@ def test_calibrate_writes_the_chosen_denoised_image(tmp_path, capsys):
         assert main(argv) == 0, capsys.readouterr().err
         got = np.load(out / "denoised.npy").squeeze()
         np.testing.assert_allclose(got, np.asarray(expect).squeeze(), atol=1e-5)
+
+
+def test_probe_fraction_reaches_the_sure_estimator():
+    from selfrecon.cli.build import build_experiment, build_loss
+    from selfrecon.cli.config import validate_config
+
+    cfg = yaml.safe_load(yaml.safe_dump(GOOD))
+    cfg["physics"]["noise"] = {"name": "gaussian", "sigma": 0.1}
+    cfg["loss"].update(method="rei", probe_fraction=0.25)
+    cfg = validate_config(cfg, "test")
+    loss = build_loss(cfg, build_experiment(cfg))
+    assert loss.sure.probe_fraction == 0.25

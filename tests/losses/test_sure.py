@@ -160,13 +160,19 @@ def test_complex_gaussian_sure(float64):
         SurePoisson()(y, None, Physics(Fourier(), PoissonNoise(0.1)), soft_threshold(0.05))
 
 
-def test_one_batched_pass_and_x_hat_returned(rng):
+def _counting_model():
+    """``f(y) = 0.9 A† y`` that records the batch size of every call."""
     calls = []
 
     def model(y, physics):
         calls.append(y.shape[0])
         return physics.A_dagger(y) * 0.9
 
+    return calls, model
+
+
+def test_one_batched_pass_and_x_hat_returned(rng):
+    calls, model = _counting_model()
     y = torch.rand(3, 1, 8, 8, generator=rng)
     for noise, batch in (
         (GaussianNoise(0.1), 6),
@@ -208,3 +214,47 @@ def test_sure_errors(rng):
         SureGaussian()(y, None, Physics(Denoising(), PoissonNoise(0.1)), f)
     with pytest.raises(ValueError, match="positive"):
         SURE(tau=0)
+
+
+@pytest.mark.parametrize("noise", list(NOISES))
+@pytest.mark.parametrize("op", ["denoising", "cs"])
+def test_probing_a_subset_stays_unbiased(op, noise, float64):
+    """probe_fraction = 1/4: a quarter of the images carry the divergence term, ×4. Each image's
+    estimate is still unbiased (z-test against the true error), and evaluation mode probes all."""
+    make_noise, cls = NOISES[noise]
+    physics = Physics(_operator(op), make_noise())
+    x = 0.2 + 0.6 * torch.rand(1, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    f = soft_threshold(0.05)
+    est_fn = cls(1e-3, probe_fraction=0.25)
+    z, est, true = z_stat(physics, x, f, seed=12, estimator=est_fn, n=1024)
+    assert abs(z) < 3, f"SURE mean {est.mean():.5f} vs true {true.mean():.5f}: z = {z:.2f}"
+    # a quarter of the images differ from the unprobed value fit − const; the others equal it
+    g = torch.Generator().manual_seed(12)
+    y = physics.measure(x.expand(1024, *x.shape[1:]), g)
+    full = cls(1e-3).estimate(y, physics, f, torch.Generator().manual_seed(0))[0]
+    est_fn.eval()
+    all_probed = est_fn.estimate(y, physics, f, torch.Generator().manual_seed(0))[0]
+    assert torch.equal(all_probed, full)
+
+
+def test_probe_fraction_shrinks_the_batched_pass(rng):
+    calls, model = _counting_model()
+    y = torch.rand(8, 1, 8, 8, generator=rng)
+    for noise, batch in (
+        (GaussianNoise(0.1), 8 + 2),
+        (PoissonNoise(0.1), 8 + 2),
+        (PoissonGaussianNoise(0.1, 0.1), 8 + 3 * 2),
+    ):
+        calls.clear()
+        loss = SURE(probe_fraction=0.25)
+        out = loss(y, None, Physics(Denoising(), noise), model, rng)
+        assert calls == [batch] and torch.isfinite(out["sure"])
+        assert torch.allclose(out["x_hat"], 0.9 * y)
+        calls.clear()
+        loss.eval()
+        loss(y, None, Physics(Denoising(), noise), model, rng)
+        assert calls == [8 * (batch - 8) // 2 + 8]
+    with pytest.raises(ValueError, match="probe_fraction"):
+        SURE(probe_fraction=0)
+    with pytest.raises(ValueError, match="probe_fraction"):
+        SURE(probe_fraction=1.5)

@@ -154,6 +154,27 @@ def test_best_by_sure_term_when_present(tmp_path):
     assert "x_hat" not in "".join(rows[0])
 
 
+def test_validation_probes_every_image(tmp_path):
+    """SURE's probe_fraction thins the probes in training steps only: validation (loss.eval())
+    gives the same value as the fully probed loss, and the loss is back in training mode after."""
+    from selfrecon.groups import Shift
+    from selfrecon.losses import REILoss
+
+    physics, train = _data(8, sigma=0.1)
+    _, val = _data(4, seed=2, sigma=0.1)
+    vals = []
+    for p in (1.0, 0.25):
+        torch.manual_seed(0)
+        loss = REILoss(Shift(), probe_fraction=p)
+        cfg = dict(FAST, epochs=1, val_batch_size=4)
+        trainer = Trainer(
+            small_model(), loss, physics, train, val=val, config=cfg, run_dir=tmp_path / str(p)
+        )
+        vals.append(trainer.validate()["sure"])
+        assert loss.training and loss.sure.training
+    assert vals[0] == pytest.approx(vals[1], rel=1e-6)
+
+
 def test_corrupt_checkpoint_gives_clear_error(tmp_path):
     _run(tmp_path, mc_loss(), 1).fit()
     last = tmp_path / "checkpoints/last.pt"

@@ -321,9 +321,16 @@ def build_loss(cfg: Config, exp: Experiment) -> nn.Module:
     if method == "ei":
         return L.MCLoss(lc.mc_weight) + L.EILoss(build_group(cfg), lc.weight, lc.n_trans)
     if method == "rei":
-        return L.REILoss(build_group(cfg), lc.weight, lc.n_trans, lc.sure_weight, lc.tau)
+        return L.REILoss(
+            build_group(cfg),
+            lc.weight,
+            lc.n_trans,
+            lc.sure_weight,
+            lc.tau,
+            probe_fraction=lc.probe_fraction,
+        )
     if method == "sure":
-        return L.SURE(tau=lc.tau, weight=lc.sure_weight)
+        return L.SURE(tau=lc.tau, weight=lc.sure_weight, probe_fraction=lc.probe_fraction)
     if method == "n2s":
         return L.Noise2SelfLoss(lc.width, lc.mode, lc.weight)
     if method == "moi":

@@ -210,6 +210,7 @@ class LossConfig(_Section):
     mc_weight: Annotated[float, Field(ge=0)] = 1.0
     sure_weight: Annotated[float, Field(ge=0)] = 1.0
     tau: Annotated[float, Field(gt=0)] = 1e-2
+    probe_fraction: Annotated[float, Field(gt=0, le=1)] = 1.0
     width: Annotated[int, Field(ge=2)] = 4
     mode: Literal["interpolate", "zero"] = "interpolate"
     operators: Annotated[int, Field(ge=2)] = 4

@@ -250,6 +250,8 @@ _DOC = {
     ("loss", "n_trans"): "transformed copies per image",
     ("loss", "sure_weight"): "weight of the SURE term (REI)",
     ("loss", "tau"): "SURE finite-difference step τ (measurement units)",
+    ("loss", "probe_fraction"): "share of each batch given the SURE divergence probe: unbiased "
+    "for any value; lower is cheaper and noisier",
     ("loss", "width"): "Noise2Self grid mask width (width² masks)",
     ("loss", "mode"): "interpolate | zero: how masked pixels are filled",
     ("train", "epochs"): "passes over the training set (or set steps: total optimizer steps)",

@@ -34,10 +34,13 @@ def is_per_sample(physics, batch: int) -> bool:
 
 
 def batched(fn: Callable[[Tensor], Tensor], inputs: list[Tensor], physics) -> list[Tensor]:
-    """``[fn(t) for t in inputs]`` as one call on the concatenation when the physics allows it."""
+    """``[fn(t) for t in inputs]`` as one call on the concatenation when the physics allows it.
+
+    The inputs may have different batch sizes (a probe on a subset of the images); the per-sample
+    check uses the first input's.
+    """
     if len(inputs) == 1:
         return [fn(inputs[0])]
-    b = inputs[0].shape[0]
-    if is_per_sample(physics, b):
+    if is_per_sample(physics, inputs[0].shape[0]):
         return [fn(t) for t in inputs]
-    return list(fn(torch.cat(inputs)).split(b))
+    return list(fn(torch.cat(inputs)).split([t.shape[0] for t in inputs]))

@@ -78,12 +78,13 @@ class REILoss(Loss):
         sure_weight: float = 1.0,
         tau: float = 1e-2,
         tau2: float | None = None,
+        probe_fraction: float = 1.0,
     ):
         super().__init__()
         self.group = build_group(group)
         self.weight = float(weight)
         self.n_trans = _check_n_trans(n_trans)
-        self.sure = SURE(tau=tau, tau2=tau2, weight=sure_weight)
+        self.sure = SURE(tau=tau, tau2=tau2, weight=sure_weight, probe_fraction=probe_fraction)
 
     def forward(self, y, x_hat, physics, model, generator=None, **kwargs) -> dict[str, Tensor]:
         terms = self.sure(y, x_hat, physics, model, generator)

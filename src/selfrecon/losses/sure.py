@@ -48,6 +48,16 @@ Models with batch normalisation in training mode see the probes in their batch s
 probes are tiny perturbations of ``y``, so this changes the statistics only to ``O(τ)``.
 If the physics holds per-sample parameters (a mask per image) the copies are evaluated one after
 the other instead. Per-sample noise levels ``σ``/``γ`` of shape ``(B,)`` are supported.
+
+Probing a subset (``probe_fraction = p < 1``, training mode only): the probed copies are made for
+``k = ⌈pB⌉`` images drawn without replacement from the batch (seeded ``generator``), and their
+divergence terms are multiplied by ``B/k``; the other images get no divergence term. For image
+``i`` with selection indicator ``s_i`` (``E s_i = k/B``) the estimate is ``fit_i + (B/k) s_i d_i``
+with ``d_i`` the unbiased Monte-Carlo divergence term above, so ``E[(B/k) s_i d_i] = E d_i``: every
+per-image estimate stays **unbiased**, only its variance grows (a Hutchinson estimator whose probe
+is zero on the unselected images). The gain is cost: the network pass for ``f(y)`` and its probes
+covers ``B + k`` images instead of ``2B`` (``B + 3k`` instead of ``4B`` for Poisson-Gaussian).
+In evaluation mode (``loss.eval()``, which the Trainer sets for validation) every image is probed.
 """
 
 from __future__ import annotations
@@ -57,7 +67,7 @@ import math
 import torch
 from torch import Tensor
 
-from selfrecon.losses._util import batched, real_view
+from selfrecon.losses._util import batched, is_per_sample, real_view
 from selfrecon.losses.base import XHAT, Loss
 from selfrecon.physics.noise import per_sample
 
@@ -113,19 +123,48 @@ class SURE(Loss):
         Step of the second-order probe (Poisson-Gaussian only); defaults to ``tau``.
     weight : float
         Multiplies the term ``"sure"``.
+    probe_fraction : float
+        Fraction ``p ∈ (0, 1]`` of each training batch that gets the divergence probe (see module
+        docs: unbiased for any ``p``, higher variance, network cost ``(1 + p)B`` instead of
+        ``2B``). Evaluation mode always probes every image.
     """
 
     computes_x_hat = True
     noise_kinds: tuple[str, ...] = ("gaussian", "poisson", "poisson_gaussian")
 
-    def __init__(self, tau: float = 1e-2, tau2: float | None = None, weight: float = 1.0):
+    def __init__(
+        self,
+        tau: float = 1e-2,
+        tau2: float | None = None,
+        weight: float = 1.0,
+        probe_fraction: float = 1.0,
+    ):
         super().__init__()
         for name, t in (("tau", tau), ("tau2", tau2)):
             if t is not None and not (math.isfinite(float(t)) and float(t) > 0):
                 raise ValueError(f"SURE {name} must be a positive finite step, got {t}")
+        if not (0 < float(probe_fraction) <= 1):
+            raise ValueError(
+                f"SURE probe_fraction must be in (0, 1] (the share of a batch that is probed), "
+                f"got {probe_fraction}"
+            )
         self.tau = float(tau)
         self.tau2 = float(tau2) if tau2 is not None else float(tau)
         self.weight = float(weight)
+        self.probe_fraction = float(probe_fraction)
+
+    def _probed_rows(self, batch: int, physics, generator, device) -> Tensor | None:
+        """Indices of the images that get a probe (sorted), or ``None`` for all of them."""
+        if not self.training or self.probe_fraction >= 1 or batch < 2:
+            return None
+        if is_per_sample(physics, batch):  # a subset would need the physics sliced too
+            return None
+        k = math.ceil(self.probe_fraction * batch)
+        if k >= batch:
+            return None
+        dev = generator.device if generator is not None else device
+        rows = torch.randperm(batch, generator=generator, device=dev)[:k]
+        return rows.sort().values.to(device)
 
     def _kind(self, physics) -> str:
         noise = getattr(physics, "noise", None)
@@ -168,19 +207,26 @@ class SURE(Loss):
             m = real_view(m) if m.is_complex() else m
             w = w * (m[..., None] if y.is_complex() else m)
         n_entries = yr[0].numel()
+        batch = yr.shape[0]
+        rows = self._probed_rows(batch, physics, generator, dev)
 
+        def pick(t: Tensor) -> Tensor:  # the probed images' rows (per-sample levels included)
+            return t if rows is None or t.dim() == 0 or t.shape[0] != batch else t[rows]
+
+        ys, yrs, ws = pick(y), pick(yr), pick(w)
+        shape = yrs.shape
         if kind == "gaussian":
-            probes = [_gaussian(yr.shape, generator, dtype, dev) * w]
+            probes = [_gaussian(shape, generator, dtype, dev) * ws]
             steps = [self.tau]
         elif kind == "poisson":
-            probes = [_rademacher(yr.shape, generator, dtype, dev) * w]
+            probes = [_rademacher(shape, generator, dtype, dev) * ws]
             steps = [self.tau]
         else:
-            b = _rademacher(yr.shape, generator, dtype, dev) * w
-            c = _skewed(yr.shape, generator, dtype, dev) * w
+            b = _rademacher(shape, generator, dtype, dev) * ws
+            c = _skewed(shape, generator, dtype, dev) * ws
             probes, steps = [b, c, -c], [self.tau, self.tau2, self.tau2]
 
-        inputs = [y + _from_real(s * p, y) for s, p in zip(steps, probes, strict=True)]
+        inputs = [ys + _from_real(s * p, y) for s, p in zip(steps, probes, strict=True)]
         if x_hat is None:
             outs = batched(lambda t: model(t, physics), [y, *inputs], physics)
             x_hat, outs = outs[0], outs[1:]
@@ -195,19 +241,26 @@ class SURE(Loss):
             )
 
         fit = _sum((h0 - yr) ** 2)
+        h0s = pick(h0)
         if kind == "gaussian":
             s2 = per_sample(noise.sigma, yr) ** 2
-            est = fit - _sum(s2 * w) + 2 * _sum(s2 * probes[0] * (hs[0] - h0)) / self.tau
+            const = _sum(s2 * w)
+            div = 2 * _sum(pick(s2) * probes[0] * (hs[0] - h0s)) / self.tau
         elif kind == "poisson":
             g = per_sample(noise.gain, yr)
-            est = fit - _sum(g * yr) + 2 * _sum(g * yr * probes[0] * (hs[0] - h0)) / self.tau
+            const = _sum(g * yr)
+            div = 2 * _sum(pick(g) * yrs * probes[0] * (hs[0] - h0s)) / self.tau
         else:
             g = per_sample(noise.gain, yr)
             s2 = per_sample(noise.sigma, yr) ** 2
-            first = _sum((g * yr + s2) * b * (hs[0] - h0)) / self.tau
-            second = _sum((g**2 * yr + 2 * g * s2) * c * (hs[1] + hs[2] - 2 * h0)) / self.tau2**2
-            est = fit - _sum(g * yr) - _sum(s2 * w) + 2 * first - second
-        return est / n_entries, x_hat
+            gs, s2s = pick(g), pick(s2)
+            const = _sum(g * yr) + _sum(s2 * w)
+            first = _sum((gs * yrs + s2s) * b * (hs[0] - h0s)) / self.tau
+            second = _sum((gs**2 * yrs + 2 * gs * s2s) * c * (hs[1] + hs[2] - 2 * h0s))
+            div = 2 * first - second / self.tau2**2
+        if rows is not None:  # unbiased per image: E[(B/k)·s_i·d_i] = E[d_i]
+            div = torch.zeros_like(fit).index_add(0, rows, div * (batch / rows.numel()))
+        return (fit - const + div) / n_entries, x_hat
 
     def forward(self, y, x_hat, physics, model, generator=None, **kwargs) -> dict[str, Tensor]:
         computed = x_hat is None
@@ -218,7 +271,8 @@ class SURE(Loss):
         return out
 
     def extra_repr(self) -> str:
-        return f"tau={self.tau:g}, tau2={self.tau2:g}, weight={self.weight:g}"
+        p = f", probe_fraction={self.probe_fraction:g}" if self.probe_fraction < 1 else ""
+        return f"tau={self.tau:g}, tau2={self.tau2:g}, weight={self.weight:g}{p}"
 
 
 class SureGaussian(SURE):
@@ -229,8 +283,8 @@ class SureGaussian(SURE):
 
     noise_kinds = ("gaussian",)
 
-    def __init__(self, tau: float = 1e-2, weight: float = 1.0):
-        super().__init__(tau=tau, weight=weight)
+    def __init__(self, tau: float = 1e-2, weight: float = 1.0, probe_fraction: float = 1.0):
+        super().__init__(tau=tau, weight=weight, probe_fraction=probe_fraction)
 
 
 class SurePoisson(SURE):
@@ -241,8 +295,8 @@ class SurePoisson(SURE):
 
     noise_kinds = ("poisson",)
 
-    def __init__(self, tau: float = 1e-2, weight: float = 1.0):
-        super().__init__(tau=tau, weight=weight)
+    def __init__(self, tau: float = 1e-2, weight: float = 1.0, probe_fraction: float = 1.0):
+        super().__init__(tau=tau, weight=weight, probe_fraction=probe_fraction)
 
 
 class SurePoissonGaussian(SURE):
@@ -252,5 +306,11 @@ class SurePoissonGaussian(SURE):
 
     noise_kinds = ("poisson_gaussian",)
 
-    def __init__(self, tau1: float = 1e-2, tau2: float | None = None, weight: float = 1.0):
-        super().__init__(tau=tau1, tau2=tau2, weight=weight)
+    def __init__(
+        self,
+        tau1: float = 1e-2,
+        tau2: float | None = None,
+        weight: float = 1.0,
+        probe_fraction: float = 1.0,
+    ):
+        super().__init__(tau=tau1, tau2=tau2, weight=weight, probe_fraction=probe_fraction)

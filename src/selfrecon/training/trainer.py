@@ -387,8 +387,9 @@ class Trainer:
         cfg = self.config
         gen = torch.Generator(device=self.device)
         gen.manual_seed(cfg.val_seed)
-        was_training = self.model.training
+        was_training, loss_training = self.model.training, self.loss.training
         self.model.eval()
+        self.loss.eval()  # full-batch SURE probes (see SURE's probe_fraction)
         sums: dict[str, float] = {}
         n = 0
         loader = self._loader(self.val_set, cfg.val_batch_size or cfg.batch_size)
@@ -408,6 +409,7 @@ class Trainer:
                         sums[name] = sums.get(name, 0.0) + float(val.sum())
         finally:
             self.model.train(was_training)
+            self.loss.train(loss_training)
         return {k: v / max(n, 1) for k, v in sums.items()}
 
     def _quality(self, x_hat: Tensor, pinv: Tensor, x: Tensor, physics) -> dict[str, Tensor]:
