@@ -386,6 +386,24 @@ def test_demo_quick(tmp_path):
     assert learned > pinv + 2.0
 
 
+def test_demo_takes_set_overrides(tmp_path, capsys):
+    """demo --set changes the demo's config (here: a tiny run); output.* stays with --out."""
+    tiny = ["data.train=4", "data.val=2", "data.test=2", "train.epochs=1", "model.width=4",
+            "model.depth=2", "train.check_identifiability=false", "loss.n_trans=1"]  # fmt: skip
+    argv = ["demo", "--task", "mri", "--out", "d", "--device", "cpu"]
+    argv += [a for kv in tiny for a in ("--set", kv)]
+    old = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        assert main(argv) == 0
+    finally:
+        os.chdir(old)
+    assert "learned (REI)" in capsys.readouterr().out
+    resolved = yaml.safe_load((tmp_path / "d" / "config.yaml").read_text())
+    assert resolved["model"]["width"] == 4 and resolved["data"]["train"] == 4
+    _bad(tmp_path, capsys, ["demo", "--set", "output.dir=x"], "--out")
+
+
 def test_ctrl_c_saves_and_says_how_to_resume(flow):
     import signal
     import time

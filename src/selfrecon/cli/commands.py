@@ -704,12 +704,16 @@ def cmd_demo(args) -> int:
     default, quick = DEMO[args.task]
     over = quick if args.quick else default
     out = Path(args.out) if args.out else Path("runs") / f"demo-{args.task}"
+    user_sets = list(getattr(args, "sets", None) or [])
+    if any(s.strip().startswith("output.") for s in user_sets):
+        raise ConfigError("demo --set cannot change output.*; choose the run folder with --out")
     sets = [f"{k}={v}" for k, v in over.items()] + [
         f"output.dir={out}",
         "output.overwrite=true",
         f"train.device={args.device}",
         "train.progress=lines",
         "train.plot_every=0",
+        *user_sets,  # last: the user's overrides win (e.g. --set model.norm=none)
     ]
     apply_sets(raw, sets)
     cfg = validate_config(raw, f"demo {args.task}")

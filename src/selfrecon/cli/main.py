@@ -65,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="run folder (default runs/demo-TASK; a previous run there is replaced)",
     )
     s.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    _add_set(s)
 
     s = sub.add_parser("init", help="write a commented starter config for a task")
     s.add_argument("task", help=f"one of: {', '.join(INIT_TASKS)}")
