@@ -26,6 +26,7 @@ from selfrecon.errors import shape_str
 
 __all__ = [
     "LinearOperator",
+    "MaskedProjection",
     "Composition",
     "Adjoint",
     "conjugate_gradient",
@@ -301,3 +302,25 @@ class Adjoint(LinearOperator):
     @property
     def H(self) -> LinearOperator:  # noqa: N802
         return self.op
+
+
+class MaskedProjection(LinearOperator):
+    r"""Base of operators ``A = M ⊙ U`` with ``M`` a 0/1 buffer ``self.mask`` and ``U`` unitary
+    (inpainting: ``U = I``; single-coil Cartesian MRI: ``U = F``).
+
+    Then ``A Aᴴ = M`` is a projection, so ``A† = Aᴴ`` (``(M U)† = Uᴴ M† = Uᴴ M``), the measured
+    entries are the mask, and the mask describes the operator. Subclasses register ``mask`` and
+    implement ``forward``/``adjoint``; one whose ``U`` is not unitary overrides :meth:`pinv`.
+    """
+
+    mask: Tensor
+
+    def pinv(self, y: Tensor, tol: float = 1e-6, max_iter: int = 100) -> Tensor:
+        return self.adjoint(y)
+
+    @property
+    def measured_mask(self) -> Tensor:
+        return self.mask
+
+    def config(self) -> dict:
+        return {"mask": self.mask}

@@ -6,7 +6,7 @@ import torch
 from torch import Tensor
 
 from selfrecon.errors import shape_str
-from selfrecon.physics.base import LinearOperator, as_batched_param
+from selfrecon.physics.base import LinearOperator, MaskedProjection, as_batched_param
 from selfrecon.physics.physics import register_operator
 
 __all__ = ["Denoising", "Inpainting"]
@@ -30,7 +30,7 @@ class Denoising(LinearOperator):
 
 
 @register_operator("inpainting")
-class Inpainting(LinearOperator):
+class Inpainting(MaskedProjection):
     r"""Pixel masking ``A x = m ⊙ x`` with a 0/1 mask ``m``.
 
     ``A`` is an orthogonal projection, so ``Aᵀ = A† = A`` (Chen et al., ICCV 2021, inpainting task).
@@ -107,13 +107,3 @@ class Inpainting(LinearOperator):
     def adjoint(self, y: Tensor) -> Tensor:
         self._check(y)
         return y * self.mask
-
-    def pinv(self, y: Tensor, tol: float = 1e-6, max_iter: int = 100) -> Tensor:
-        return self.adjoint(y)
-
-    @property
-    def measured_mask(self) -> Tensor:
-        return self.mask
-
-    def config(self) -> dict:
-        return {"mask": self.mask}

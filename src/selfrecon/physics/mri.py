@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 from selfrecon.errors import shape_str
-from selfrecon.physics.base import LinearOperator, check_device
+from selfrecon.physics.base import MaskedProjection, check_device
 from selfrecon.physics.physics import register_operator
 
 __all__ = ["MRI", "MultiCoilMRI", "birdcage_maps", "fft2c", "ifft2c", "mri_mask"]
@@ -135,7 +135,7 @@ def mri_mask(
 
 
 @register_operator("mri")
-class MRI(LinearOperator):
+class MRI(MaskedProjection):
     r"""Single-coil Cartesian MRI ``A x = M ⊙ F x``, ``F`` the orthonormal centred 2-D DFT.
 
     ``M`` is a 0/1 projection and ``F`` unitary, so ``Aᴴ y = Fᴴ (M ⊙ y)`` and the pseudo-inverse is
@@ -188,16 +188,6 @@ class MRI(LinearOperator):
     def adjoint(self, y: Tensor) -> Tensor:
         self._check(y, "k-space measurements")
         return ifft2c(y * self.mask)
-
-    def pinv(self, y: Tensor, tol: float = 1e-6, max_iter: int = 100) -> Tensor:
-        return self.adjoint(y)
-
-    @property
-    def measured_mask(self) -> Tensor:
-        return self.mask
-
-    def config(self) -> dict:
-        return {"mask": self.mask}
 
 
 def birdcage_maps(
