@@ -25,6 +25,8 @@ import math
 import torch
 from torch import Tensor
 
+from selfrecon._registry import registrar
+
 __all__ = ["Group", "ProductGroup", "build_group", "GROUPS", "register_group"]
 
 GROUPS: dict[str, type[Group]] = {}
@@ -32,15 +34,8 @@ GROUPS: dict[str, type[Group]] = {}
 Element = Tensor | tuple  # a tuple (of element batches) for products
 
 
-def register_group(name: str):
-    """Class decorator: make a group buildable from ``"name"`` or ``{"name": name, ...}``."""
-
-    def deco(cls):
-        cls.name = name
-        GROUPS[name] = cls
-        return cls
-
-    return deco
+#: ``@register_group("name")``: a group buildable from ``"name"`` or ``{"name": name, ...}``.
+register_group = registrar(GROUPS)
 
 
 def _device(generator: torch.Generator | None) -> torch.device | str:

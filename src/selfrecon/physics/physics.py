@@ -19,6 +19,7 @@ import copy
 import torch
 from torch import Tensor, nn
 
+from selfrecon._registry import registrar
 from selfrecon.physics.base import LinearOperator
 from selfrecon.physics.complex import complex_channels, magnitude, to_complex, to_real
 from selfrecon.physics.noise import NoiseModel, build_noise
@@ -29,26 +30,10 @@ OPERATORS: dict[str, type[LinearOperator]] = {}
 PHYSICS: dict[str, type[Physics]] = {}
 
 
-def register_operator(name: str):
-    """Class decorator: make an operator buildable from a spec ``{"name": name, ...}``."""
-
-    def deco(cls):
-        cls.name = name
-        OPERATORS[name] = cls
-        return cls
-
-    return deco
-
-
-def register_physics(name: str):
-    """Class decorator for nonlinear :class:`Physics` subclasses buildable from a spec."""
-
-    def deco(cls):
-        cls.kind = name
-        PHYSICS[name] = cls
-        return cls
-
-    return deco
+#: ``@register_operator("name")``: an operator buildable from a spec ``{"name": name, ...}``.
+register_operator = registrar(OPERATORS)
+#: ``@register_physics("kind")``: a nonlinear :class:`Physics` subclass buildable from a spec.
+register_physics = registrar(PHYSICS, attr="kind")
 
 
 def build_operator(spec: dict) -> LinearOperator:
