@@ -20,18 +20,21 @@ _COMMON_TRAIN = {
     "progress": "auto",
 }
 
+
+def _builtin(
+    name: str, *, size: int, train: int, val: int, test: int, channels: int | None = None
+) -> dict:
+    """A ``data`` section on a built-in dataset (keys in the order the templates print them)."""
+    head = {"source": "builtin", "name": name, "size": size}
+    if channels is not None:
+        head["channels"] = channels
+    return {**head, "train": train, "val": val, "test": test, "seed": 0}
+
+
 TASKS: dict[str, dict] = {
     "cs": {
         "title": "EI, compressed sensing 4x on USPS-like 16x16 digits (Chen et al., ICCV 2021)",
-        "data": {
-            "source": "builtin",
-            "name": "usps-like",
-            "size": 16,
-            "train": 512,
-            "val": 32,
-            "test": 64,
-            "seed": 0,
-        },
+        "data": _builtin("usps-like", size=16, train=512, val=32, test=64),
         "physics": {"operator": {"name": "cs", "m": 64, "seed": 0}, "noise": {"name": "none"}},
         "model": {"name": "unet", "width": 16, "depth": 3, "init": "pinv", "zero_init_last": True},
         "loss": {"method": "ei", "group": "shift", "weight": 10.0, "n_trans": 2},
@@ -39,16 +42,7 @@ TASKS: dict[str, dict] = {
     },
     "inpainting": {
         "title": "EI, inpainting with 30% of pixels missing (Chen et al., ICCV 2021)",
-        "data": {
-            "source": "builtin",
-            "name": "natural",
-            "size": 32,
-            "channels": 1,
-            "train": 256,
-            "val": 16,
-            "test": 32,
-            "seed": 0,
-        },
+        "data": _builtin("natural", size=32, train=256, val=16, test=32, channels=1),
         "physics": {
             "operator": {"name": "inpainting", "rate": 0.7, "seed": 0},
             "noise": {"name": "none"},
@@ -59,15 +53,7 @@ TASKS: dict[str, dict] = {
     },
     "ct": {
         "title": "EI, sparse-view CT with rotations (Chen et al., ICCV 2021)",
-        "data": {
-            "source": "builtin",
-            "name": "ellipses",
-            "size": 32,
-            "train": 256,
-            "val": 16,
-            "test": 32,
-            "seed": 0,
-        },
+        "data": _builtin("ellipses", size=32, train=256, val=16, test=32),
         "physics": {
             "operator": {"name": "tomography", "views": 12, "filter": "ramp"},
             "noise": {"name": "none"},
@@ -78,15 +64,7 @@ TASKS: dict[str, dict] = {
     },
     "mri": {
         "title": "REI, MRI 4x Cartesian with Gaussian noise (Chen et al., CVPR 2022)",
-        "data": {
-            "source": "builtin",
-            "name": "brain-mri",
-            "size": 64,
-            "train": 64,
-            "val": 8,
-            "test": 16,
-            "seed": 0,
-        },
+        "data": _builtin("brain-mri", size=64, train=64, val=8, test=16),
         "physics": {
             "operator": {
                 "name": "mri",
@@ -111,16 +89,7 @@ TASKS: dict[str, dict] = {
     },
     "inpainting-poisson": {
         "title": "REI, inpainting 30% missing with Poisson noise (Chen et al., CVPR 2022)",
-        "data": {
-            "source": "builtin",
-            "name": "natural",
-            "size": 32,
-            "channels": 1,
-            "train": 256,
-            "val": 16,
-            "test": 32,
-            "seed": 0,
-        },
+        "data": _builtin("natural", size=32, train=256, val=16, test=32, channels=1),
         "physics": {
             "operator": {"name": "inpainting", "rate": 0.7, "seed": 0},
             "noise": {"name": "poisson", "gain": 0.05},
@@ -139,15 +108,7 @@ TASKS: dict[str, dict] = {
     },
     "lowdose-ct": {
         "title": "REI, low-dose CT with Poisson-Gaussian noise (Chen et al., CVPR 2022)",
-        "data": {
-            "source": "builtin",
-            "name": "ellipses",
-            "size": 32,
-            "train": 256,
-            "val": 16,
-            "test": 32,
-            "seed": 0,
-        },
+        "data": _builtin("ellipses", size=32, train=256, val=16, test=32),
         "physics": {
             "operator": {"name": "lowdose_ct", "views": 12, "I0": 1e5, "gain": 1.0, "sigma": 30.0},
             "noise": {"name": "none"},
@@ -166,15 +127,7 @@ TASKS: dict[str, dict] = {
     },
     "denoise": {
         "title": "Noise2Self, denoising digits with Gaussian noise sigma 0.4 (Batson & Royer 2019)",
-        "data": {
-            "source": "builtin",
-            "name": "mnist",
-            "size": 28,
-            "train": 512,
-            "val": 32,
-            "test": 64,
-            "seed": 0,
-        },
+        "data": _builtin("mnist", size=28, train=512, val=32, test=64),
         "physics": {"operator": {"name": "denoising"}, "noise": {"name": "gaussian", "sigma": 0.4}},
         # not residual: with f(y) = y + G(y) the noisy pixel passes straight through at inference
         # (Noise2Self trains G only on masked inputs, so the skip is never corrected)
