@@ -76,3 +76,35 @@ def test_metric_errors(rng):
         psnr(x, x[..., :4])
     with pytest.raises(ValueError, match="reduction"):
         psnr(x, x + 0.1, reduction="sum")
+
+
+def test_mean_ci_covers_the_true_mean_95_percent_of_the_time():
+    # 2000 samples of n = 10 normal values: the 95 % t-interval must cover μ about 1900 times;
+    # a binomial(2000, 0.95) count lies within ±4 sd (±39) of 1900 with overwhelming probability
+    import numpy as np
+
+    from selfrecon.metrics import mean_ci
+
+    gen = np.random.default_rng(0)
+    hits = 0
+    for _ in range(2000):
+        v = gen.normal(3.0, 2.0, size=10)
+        m, hw = mean_ci(v)
+        hits += abs(m - 3.0) <= hw
+    assert abs(hits - 1900) <= 4 * (2000 * 0.95 * 0.05) ** 0.5
+
+
+def test_seeded_mean_ci_adds_the_seed_spread():
+    import math
+
+    from selfrecon.metrics import mean_ci, seeded_mean_ci
+
+    same = [[1.0, 2.0, 3.0, 4.0]] * 3
+    m, hw, sd = seeded_mean_ci(same)
+    assert m == 2.5 and sd == 0 and math.isclose(hw, mean_ci([1, 2, 3, 4])[1])
+    shifted = [[1.0, 2.0, 3.0, 4.0], [2.0, 3.0, 4.0, 5.0], [3.0, 4.0, 5.0, 6.0]]
+    m2, hw2, sd2 = seeded_mean_ci(shifted)
+    assert m2 == 3.5 and sd2 == 1.0 and hw2 > hw
+    one = seeded_mean_ci([[1.0, 2.0, 4.0]])
+    assert math.isnan(one[2]) and one[:2] == mean_ci([1.0, 2.0, 4.0])
+    assert math.isnan(mean_ci([5.0])[1])

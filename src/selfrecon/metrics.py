@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["psnr", "ssim"]
+__all__ = ["psnr", "ssim", "mean_ci", "seeded_mean_ci"]
 
 
 def _check(x_hat: Tensor, x: Tensor, name: str) -> None:
@@ -119,3 +119,51 @@ def ssim(
     )
     val = s.reshape(b, -1).mean(dim=1)
     return _reduce(val.float(), reduction)
+
+
+def _t(level: float, dof: int) -> float:
+    from scipy.stats import t
+
+    return float(t.ppf(0.5 + level / 2, dof))
+
+
+def mean_ci(values, level: float = 0.95) -> tuple[float, float]:
+    r"""``(mean, half-width)`` of the Student-t confidence interval ``x̄ ± t_{n−1} s/√n``.
+
+    ``s`` is the sample standard deviation (``n − 1`` in the denominator). One value has an
+    undefined interval: the half-width is ``nan``.
+    """
+    import numpy as np
+
+    v = np.asarray(values, dtype=np.float64).reshape(-1)
+    if v.size == 0:
+        raise ValueError("mean_ci needs at least one value")
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    if v.size == 1:
+        return float(v[0]), float("nan")
+    return float(v.mean()), _t(level, v.size - 1) * float(v.std(ddof=1)) / math.sqrt(v.size)
+
+
+def seeded_mean_ci(values, level: float = 0.95) -> tuple[float, float, float]:
+    r"""Mean and confidence half-width of a score measured on ``N`` images for ``S`` seeds.
+
+    ``values`` is ``(S, N)`` (one row per training seed, the same test images in each row). The
+    estimate is the grand mean. Its uncertainty has two sources, combined in quadrature: the test
+    images (``t_{N−1}·s_img/√N`` with ``s_img`` the standard deviation over images of the
+    seed-averaged scores) and, when ``S > 1``, the training seeds (``t_{S−1}·s_seed/√S`` with
+    ``s_seed`` the standard deviation of the per-seed means). Returns ``(mean, half-width,
+    s_seed)`` (``s_seed`` is ``nan`` for one seed).
+    """
+    import numpy as np
+
+    v = np.asarray(values, dtype=np.float64)
+    if v.ndim == 1:
+        v = v[None]
+    mean, img_hw = mean_ci(v.mean(axis=0), level)
+    if v.shape[0] == 1:
+        return mean, img_hw, float("nan")
+    _, seed_hw = mean_ci(v.mean(axis=1), level)
+    s_seed = float(v.mean(axis=1).std(ddof=1))
+    img_hw = 0.0 if math.isnan(img_hw) else img_hw
+    return mean, math.sqrt(img_hw**2 + seed_hw**2), s_seed

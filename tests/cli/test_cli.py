@@ -215,10 +215,12 @@ def test_examples_are_the_init_templates():
 
 
 def test_schema_names_match_the_library():
-    from selfrecon.cli.config import BUILTIN_NAMES, GROUP_NAMES
+    from selfrecon.cli.config import BUILTIN_NAMES, GROUP_NAMES, SOLVER_NAMES
     from selfrecon.data import BUILTIN_NAMES as LIB_BUILTIN
     from selfrecon.groups import GROUPS, build_group
+    from selfrecon.models.solvers import SOLVERS
 
+    assert tuple(SOLVER_NAMES) == tuple(SOLVERS)
     assert tuple(BUILTIN_NAMES) == tuple(LIB_BUILTIN)
     for g in GROUP_NAMES:
         assert build_group(g) is not None
@@ -284,6 +286,22 @@ BAD_CONFIGS = {
     "probe_fraction_above_one": (_with("loss", "probe_fraction", 1.5), "loss.probe_fraction"),
     "n2s_on_vectors": (_with("loss", "method", "n2s"), "n2s"),
     "not_a_mapping": ("- just\n- a list\n", "mapping"),
+    "unknown_init": (_with("model", "init", "magic"), "unknown initial reconstruction 'magic'"),
+    "dc_with_noise": (
+        {
+            **_with("model", "dc", "projection"),
+            "physics": {
+                "operator": {"name": "cs", "m": 32},
+                "noise": {"name": "gaussian", "sigma": 0.1},
+            },
+        },
+        "copies the noise",
+    ),  # fmt: skip
+    "masks_on_cs": (
+        {**GOOD, "physics": {"operator": {"name": "cs", "m": 32, "masks": 3}}},
+        "unknown key physics.operator.masks",
+    ),
+    "moei_without_group": ({**GOOD, "loss": {"method": "moei", "group": None}}, "needs loss.group"),
 }
 
 
@@ -495,3 +513,37 @@ def test_probe_fraction_reaches_the_sure_estimator():
     cfg = validate_config(cfg, "test")
     loss = build_loss(cfg, build_experiment(cfg))
     assert loss.sure.probe_fraction == 0.25
+
+
+def test_masks_cycle_and_multi_operator_losses_build():
+    """``physics.operator.masks`` gives per-item masks; moei/morei build their terms; multi-coil
+    MRI is a config operator."""
+    import torch
+
+    from selfrecon.cli.build import build_experiment, build_loss
+    from selfrecon.cli.config import validate_config
+
+    base = {
+        "data": {"name": "brain-mri", "size": 16, "train": 6, "val": 0, "test": 3},
+        "physics": {"operator": {"name": "mri", "acceleration": 4, "masks": 3}},
+        "loss": {"method": "moei", "group": "rotate"},
+    }
+    exp = build_experiment(validate_config(base))
+    masks = [exp.train[i]["params"]["mask"] for i in range(6)]
+    torch.testing.assert_close(masks[0], masks[3])
+    assert not torch.equal(masks[0], masks[1])
+    assert len(exp.physics_list) == 3
+    torch.testing.assert_close(exp.physics_list[1].operator.mask[0], masks[1])
+    cfg = validate_config(base)
+    names = [type(p).__name__ for p in build_loss(cfg, exp).parts]
+    assert names == ["MCLoss", "MOILoss", "EILoss"]
+    noisy = {**base, "physics": {**base["physics"], "noise": {"name": "gaussian", "sigma": 0.1}},
+             "loss": {"method": "morei", "group": "rotate"}}  # fmt: skip
+    cfg = validate_config(noisy)
+    loss = build_loss(cfg, build_experiment(cfg))
+    assert [type(p).__name__ for p in loss.parts] == ["REILoss", "MOILoss"]
+    assert loss.parts[1].noisy
+    coils = {**base, "physics": {"operator": {"name": "multicoil_mri", "coils": 3}},
+             "loss": {"method": "ei", "group": "rotate"}}  # fmt: skip
+    exp = build_experiment(validate_config(coils))
+    assert exp.train[0]["y"].shape == (3, 16, 16) and exp.channels == 2

@@ -245,3 +245,20 @@ def test_matrix_pinv_cache_follows_loaded_state():
     A.load_state_dict(B.state_dict())
     assert torch.allclose(A.pinv(y), B.pinv(y))
     assert not torch.allclose(A.pinv(y), before)
+
+
+def test_scaled_and_summed_operators(rng):
+    from selfrecon.physics.base import inner
+
+    a = CompressedSensing(12, (1, 4, 4), generator=rng)
+    b = CompressedSensing(12, (1, 4, 4), generator=rng)
+    x = torch.randn(3, 1, 4, 4, generator=rng)
+    y = torch.randn(3, 12, generator=rng)
+    for op, ref in ((2.5 * a, 2.5 * a(x)), (a * -0.5, -0.5 * a(x)), (a + b, a(x) + b(x))):
+        torch.testing.assert_close(op(x), ref)
+        torch.testing.assert_close(inner(op(x), y), inner(x, op.adjoint(y)), rtol=1e-5, atol=1e-5)
+    scaled = 4.0 * a
+    torch.testing.assert_close(scaled.pinv(y), a.pinv(y) / 4.0)
+    assert scaled.exact_pinv and (2.0 * scaled).scale == 8.0
+    with pytest.raises(ValueError, match="non-zero"):
+        0.0 * a

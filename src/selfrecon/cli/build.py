@@ -13,7 +13,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset, Subset
 
-from selfrecon.cli.config import Config
+from selfrecon.cli.config import MULTI_OPERATOR_METHODS, Config
 from selfrecon.errors import ConfigError, DataError
 from selfrecon.training import Trainer
 
@@ -76,7 +76,7 @@ def build_physics(cfg: Config, img_shape: tuple[int, int, int], variant: int = 0
         )
     elif name == "cs":
         A = P.CompressedSensing(op.m, (c, h, w), generator=_gen(op.seed + 7919 * variant))
-    elif name == "mri":
+    elif name in ("mri", "multicoil_mri"):
         mask = P.mri_mask(
             (h, w),
             op.acceleration,
@@ -84,7 +84,10 @@ def build_physics(cfg: Config, img_shape: tuple[int, int, int], variant: int = 0
             op.pattern,
             generator=_gen(op.seed + 7919 * variant),
         )
-        A = P.MRI(mask)
+        if name == "mri":
+            A = P.MRI(mask)
+        else:
+            A = P.MultiCoilMRI(mask, P.birdcage_maps(op.coils, (h, w)))
     elif name in ("tomography", "ct", "lowdose_ct"):
         if h != w:
             raise ConfigError(f"CT needs square images; data.size gives {h}×{w}; set data.size=N")
@@ -193,15 +196,17 @@ def build_experiment(cfg: Config) -> Experiment:
         shape = tuple(images[0].shape)
         physics = build_physics(cfg, shape)
         params_fn = None
-        if cfg.loss.method == "moi":
-            physics_list = [build_physics(cfg, shape, k) for k in range(cfg.loss.operators)]
-            key = _moi_param(physics_list[0])
-            params = [getattr(p.operator, key) for p in physics_list]
-
-            def params_fn(i, generator, _p=params, _k=key):
-                return {_k: _p[i % len(_p)].clone()}
-
-            physics = physics_list[0]
+        n_masks = getattr(cfg.physics.operator, "masks", 1)
+        if n_masks > 1:  # the measurements cycle through n_masks seeded masks
+            variants = [build_physics(cfg, shape, k) for k in range(n_masks)]
+            params_fn = _cycling_params(variants)
+            physics = variants[0]
+        if cfg.loss.method in MULTI_OPERATOR_METHODS:
+            count = n_masks if n_masks > 1 else cfg.loss.operators
+            physics_list = (
+                variants if n_masks > 1 else [build_physics(cfg, shape, k) for k in range(count)]
+            )
+            _moi_param(physics_list[0])
         full = MeasuredDataset(images, physics, seed=d.seed, params_fn=params_fn)
         train = Subset(full, range(d.train))
         val = Subset(full, range(d.train, d.train + d.val)) if d.val else None
@@ -212,10 +217,10 @@ def build_experiment(cfg: Config) -> Experiment:
             )
             test = MeasuredDataset(test_images, physics, seed=d.seed + 1, params_fn=params_fn)
     else:
-        if cfg.loss.method == "moi":
+        if cfg.loss.method in MULTI_OPERATOR_METHODS:
             raise ConfigError(
-                "loss.method 'moi' is supported with data.source 'builtin' (it draws the "
-                "operators); use mc/ei/rei for measurement sets"
+                f"loss.method {cfg.loss.method!r} is supported with data.source 'builtin' (it "
+                "draws the operators); use mc/ei/rei for measurement sets"
             )
         if d.source == "measurements":
             root = Path(d.path)
@@ -252,12 +257,24 @@ def build_experiment(cfg: Config) -> Experiment:
     return Experiment(cfg, physics, train, val, test, channels, physics_list)
 
 
+def _cycling_params(variants: list):
+    """``params_fn`` of :class:`MeasuredDataset`: item ``i`` is measured with mask ``i mod M``."""
+    key = _moi_param(variants[0])
+    params = [getattr(p.operator, key) for p in variants]
+
+    def params_fn(i, generator):
+        return {key: params[i % len(params)].clone()}
+
+    return params_fn
+
+
 def _moi_param(physics) -> str:
     cfg = physics.operator.config()
     if "mask" in cfg:
         return "mask"
     raise ConfigError(
-        "loss.method 'moi' needs an operator with a random mask (inpainting, mri); "
+        "multi-operator methods (moi, moei, morei) and physics.operator.masks > 1 need an operator "
+        "with a random mask (inpainting, mri); "
         f"got {physics.operator.name!r}"
     )
 
@@ -281,7 +298,7 @@ def build_model(cfg: Config, channels: int) -> nn.Module:
         backbone = DnCNN(
             channels, depth=max(m.depth, 2), width=m.width, residual=m.residual, norm=m.norm
         )
-    return ArtifactRemoval(backbone, init=m.init)
+    return ArtifactRemoval(backbone, init=m.init, dc=m.dc)
 
 
 def inference_model(cfg: Config, model: nn.Module) -> nn.Module:
@@ -305,7 +322,7 @@ def build_loss(cfg: Config, exp: Experiment) -> nn.Module:
     lc = cfg.loss
     method = lc.method
     noisy = exp.physics.noise is not None
-    if method in ("rei", "sure") and not noisy:
+    if method in ("rei", "sure", "morei") and not noisy:
         raise ConfigError(
             f"loss.method {method!r} uses SURE, which needs noisy measurements with a known noise "
             "model; set physics.noise (gaussian sigma, poisson gain...) or use method ei"
@@ -316,11 +333,8 @@ def build_loss(cfg: Config, exp: Experiment) -> nn.Module:
             "loss.method 'n2s' masks pixels, so measurements must be images (denoising, "
             f"inpainting); these have shape {tuple(y.shape)}. Use rei or sure"
         )
-    if method == "mc":
-        return L.MCLoss(lc.mc_weight)
-    if method == "ei":
-        return L.MCLoss(lc.mc_weight) + L.EILoss(build_group(cfg), lc.weight, lc.n_trans)
-    if method == "rei":
+
+    def rei():  # SURE matched to the noise + robust EI (Chen et al., CVPR 2022)
         return L.REILoss(
             build_group(cfg),
             lc.weight,
@@ -329,12 +343,27 @@ def build_loss(cfg: Config, exp: Experiment) -> nn.Module:
             lc.tau,
             probe_fraction=lc.probe_fraction,
         )
+
+    if method == "mc":
+        return L.MCLoss(lc.mc_weight)
+    if method == "ei":
+        return L.MCLoss(lc.mc_weight) + L.EILoss(build_group(cfg), lc.weight, lc.n_trans)
+    if method == "rei":
+        return rei()
     if method == "sure":
         return L.SURE(tau=lc.tau, weight=lc.sure_weight, probe_fraction=lc.probe_fraction)
     if method == "n2s":
         return L.Noise2SelfLoss(lc.width, lc.mode, lc.weight)
     if method == "moi":
         return L.MCLoss(lc.mc_weight) + L.MOILoss(exp.physics_list, lc.weight, noisy=noisy)
+    if method == "moei":  # MOI + EI (Tachella et al. 2022 + Chen et al. 2021; SSIBench's MO-EI)
+        return (
+            L.MCLoss(lc.mc_weight)
+            + L.MOILoss(exp.physics_list, lc.moi_weight)
+            + L.EILoss(build_group(cfg), lc.weight, lc.n_trans)
+        )
+    if method == "morei":  # robust MO-EI: SURE + robust EI + MOI re-measured with fresh noise
+        return rei() + L.MOILoss(exp.physics_list, lc.moi_weight, noisy=True)
     return L.SupervisedLoss(lc.weight)
 
 

@@ -16,8 +16,9 @@ import time
 from pathlib import Path
 
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
+from selfrecon.cli.bench import cmd_bench  # noqa: F401 - dispatched by name from main
 from selfrecon.cli.build import (
     RUN_META,
     Experiment,
@@ -30,8 +31,9 @@ from selfrecon.cli.build import (
     load_run,
     run_meta,
 )
-from selfrecon.cli.config import Config, load_config, validate_config
+from selfrecon.cli.config import GROUP_METHODS, Config, load_config, validate_config
 from selfrecon.errors import ConfigError, DataError
+from selfrecon.training.evaluation import batch_physics, evaluate
 
 _STATE: dict = {"run": None}
 
@@ -67,11 +69,7 @@ def _collate(items: list[dict]) -> dict:
 
 
 def _unpack(batch: dict, physics):
-    y = batch["y"]
-    x = batch.get("x")
-    params = batch.get("params") or {}
-    p = physics.update(**params) if params else physics
-    return y, x, p
+    return batch_physics(batch, physics)
 
 
 def dry_run(exp: Experiment, model, loss) -> dict:
@@ -165,7 +163,7 @@ def _build_all(cfg: Config):
 def _identify(cfg: Config, physics, budget: float, verbose: bool):
     from selfrecon.theory import quick_check
 
-    group = build_group(cfg) if cfg.loss.method in ("ei", "rei") else None
+    group = build_group(cfg) if cfg.loss.method in GROUP_METHODS else None
     return quick_check(physics, group, time_budget=budget)
 
 
@@ -213,7 +211,7 @@ def cmd_identify(args) -> int:
     cfg, _ = load_config(args.config, args.sets)
     exp = build_experiment(cfg)
     group = build_group(cfg)
-    if cfg.loss.method not in ("ei", "rei"):
+    if cfg.loss.method not in GROUP_METHODS:
         print(f"note: loss.method {cfg.loss.method!r} uses no group; checking loss.group anyway")
     report = identifiability(exp.physics, group, time_budget=args.time_budget)
     print(report)
@@ -400,37 +398,6 @@ def _load_weights(run: Path, model, which: str) -> Path:
             "was the run folder edited?"
         ) from None
     return path
-
-
-@torch.no_grad()
-def evaluate(model, physics, data: Dataset, batch_size: int = 16, data_range: float = 1.0):
-    """Per-image PSNR/SSIM of ``model`` and of ``A† y`` (rows of dicts)."""
-    from selfrecon.metrics import psnr, ssim
-
-    model.eval()
-    rows = []
-    names = getattr(data, "names", None)
-    i = 0
-    for batch in DataLoader(data, batch_size=batch_size, shuffle=False):
-        y, x, p = _unpack(batch, physics)
-        if x is None:
-            raise DataError(
-                "the evaluation data has no ground truth x; pass a measurement set made by "
-                "`selfrecon simulate` (or with x) via --data"
-            )
-        xd, rd, pd = p.display(x), p.display(model(y, p)), p.display(p.A_dagger(y))
-        q = {
-            "psnr_pinv": psnr(pd, xd, data_range, "none"),
-            "psnr": psnr(rd, xd, data_range, "none"),
-        }
-        if min(xd.shape[-2:]) >= 11:
-            q["ssim_pinv"] = ssim(pd, xd, data_range, "none")
-            q["ssim"] = ssim(rd, xd, data_range, "none")
-        for b in range(y.shape[0]):
-            name = names[i] if names and i < len(names) else f"item_{i:04d}"
-            rows.append({"item": name, **{k: float(v[b]) for k, v in q.items()}})
-            i += 1
-    return rows
 
 
 def _table(rows: list[dict], label: str) -> str:
@@ -692,6 +659,8 @@ _METHOD_NAMES = {
     "mc": "MC",
     "sure": "SURE",
     "moi": "MOI",
+    "moei": "MO-EI",
+    "morei": "robust MO-EI",
     "supervised": "supervised",
 }
 
@@ -725,7 +694,7 @@ def cmd_demo(args) -> int:
     lc = cfg.loss
     _print(
         f"selfrecon demo: {args.task} — {_METHOD_NAMES[lc.method]}"
-        + (f" with group {lc.group}" if lc.method in ("ei", "rei") else "")
+        + (f" with group {lc.group}" if lc.method in GROUP_METHODS else "")
         + f", {cfg.data.name} {cfg.data.size}×{cfg.data.size}, {cfg.data.train} training "
         f"measurements (no ground truth used), {cfg.train.epochs} epochs"
         + (" [--quick]" if args.quick else "")

@@ -23,6 +23,7 @@ __all__ = [
     "Config",
     "load_config",
     "apply_sets",
+    "set_key",
     "parse_set",
     "validate_config",
     "format_validation_error",
@@ -35,7 +36,13 @@ __all__ = [
 # that validating a config does not import torch
 BUILTIN_NAMES = ("natural", "mnist", "usps-like", "brain-mri", "ellipses", "shepp-logan", "ct-real")
 GROUP_NAMES = ("shift", "rotate90", "flip", "rotate", "scale", "dihedral", "d4")
-METHODS = ("mc", "ei", "rei", "sure", "n2s", "moi", "supervised")
+METHODS = ("mc", "ei", "rei", "sure", "n2s", "moi", "moei", "morei", "supervised")
+#: methods whose loss uses loss.group (equivariance terms)
+GROUP_METHODS = ("ei", "rei", "moei", "morei")
+#: methods that re-measure with several operators (MOI terms)
+MULTI_OPERATOR_METHODS = ("moi", "moei", "morei")
+# kept in sync with selfrecon.models.solvers.SOLVERS (tested)
+SOLVER_NAMES = ("pinv", "adjoint", "least_squares", "tv", "wavelet", "sart", "biharmonic")
 
 
 class _Section(BaseModel):
@@ -77,6 +84,7 @@ class InpaintingOp(_Section):
     name: Literal["inpainting"]
     rate: Annotated[float, Field(gt=0, le=1)] = 0.7
     seed: int = 0
+    masks: Annotated[int, Field(ge=1)] = 1
 
 
 class CSOp(_Section):
@@ -91,6 +99,12 @@ class MRIOp(_Section):
     center_fraction: Annotated[float, Field(ge=0, le=1)] = 0.08
     pattern: Literal["random", "equispaced", "gaussian"] = "random"
     seed: int = 0
+    masks: Annotated[int, Field(ge=1)] = 1
+
+
+class MultiCoilMRIOp(MRIOp):
+    name: Literal["multicoil_mri"]
+    coils: Annotated[int, Field(ge=1)] = 4
 
 
 class CTOp(_Section):
@@ -115,10 +129,19 @@ class DenoisingOp(_Section):
 
 
 Operator = Annotated[
-    Union[InpaintingOp, CSOp, MRIOp, CTOp, LowDoseCTOp, DenoisingOp],  # noqa: UP007
+    Union[InpaintingOp, CSOp, MRIOp, MultiCoilMRIOp, CTOp, LowDoseCTOp, DenoisingOp],  # noqa: UP007
     Field(discriminator="name"),
 ]
-OPERATOR_NAMES = ("inpainting", "cs", "mri", "tomography", "ct", "lowdose_ct", "denoising")
+OPERATOR_NAMES = (
+    "inpainting",
+    "cs",
+    "mri",
+    "multicoil_mri",
+    "tomography",
+    "ct",
+    "lowdose_ct",
+    "denoising",
+)
 
 
 class NoiseConfig(_Section):
@@ -171,9 +194,21 @@ class ModelConfig(_Section):
     depth: Annotated[int, Field(ge=1)] = 3
     residual: bool = True
     norm: Literal["batch", "none"] = "batch"
-    init: Literal["pinv", "adjoint"] = "pinv"
+    init: str | dict = "pinv"
+    dc: Literal["none", "projection"] = "none"
     jinvariant: bool = False
     zero_init_last: bool = False
+
+    @field_validator("init")
+    @classmethod
+    def _init(cls, v):
+        name = v if isinstance(v, str) else v.get("name")
+        if name not in SOLVER_NAMES:
+            raise ValueError(
+                f"model.init: unknown initial reconstruction {name!r}; choose one of "
+                f"{', '.join(SOLVER_NAMES)} (a name, or a dict with name and parameters)"
+            )
+        return v
 
 
 def _check_group(spec: Any, where: str = "loss.group") -> None:
@@ -214,6 +249,7 @@ class LossConfig(_Section):
     width: Annotated[int, Field(ge=2)] = 4
     mode: Literal["interpolate", "zero"] = "interpolate"
     operators: Annotated[int, Field(ge=2)] = 4
+    moi_weight: Annotated[float, Field(ge=0)] = 1.0
 
     @field_validator("group")
     @classmethod
@@ -223,7 +259,7 @@ class LossConfig(_Section):
 
     @model_validator(mode="after")
     def _needs_group(self):
-        if self.method in ("ei", "rei") and self.group is None:
+        if self.method in GROUP_METHODS and self.group is None:
             raise ValueError(
                 f"loss.method {self.method!r} needs loss.group; e.g. shift, rotate, rotate90*flip"
             )
@@ -260,6 +296,83 @@ class OutputConfig(_Section):
     overwrite: bool = False
 
 
+# -- benchmark section (selfrecon bench; ignored by the other commands) --------------------------
+class BenchSetting(_Section):
+    name: str
+    set: dict[str, Any] = {}
+    recommended: str | None = None  # the recommended row here (default: bench.recommended)
+    main: list[str] | None = None  # rows trained with every seed here (default: bench.main)
+
+
+class BenchRow(_Section):
+    """A learned row (``set``: overrides of the experiment's config, e.g. ``loss.method: mc``) or a
+    classical one (``classical``: a solver or baseline name/spec), optionally with a ``grid`` of
+    values tried on the validation split (dotted config keys for learned rows, the solver's
+    parameters for classical ones)."""
+
+    name: str
+    set: dict[str, Any] = {}
+    classical: str | dict | None = None
+    grid: dict[str, list[Any]] = {}
+    settings: list[str] | None = None  # run only in these settings (default: all)
+
+
+class BenchTarget(_Section):
+    """``row − ref`` (mean PSNR gap, dB) must be ≥ ``min_gap`` and, if given, ≤ ``max_gap``.
+    ``ref: best_classical`` is the best classical row of the setting."""
+
+    row: str
+    ref: str
+    min_gap: float | None = None
+    max_gap: float | None = None
+    settings: list[str] | None = None
+    claim: str = ""
+
+
+class BenchExtraTest(_Section):
+    name: str
+    n: Annotated[int, Field(ge=1)] = 1
+
+
+class BenchSection(_Section):
+    title: str
+    claim: str = ""
+    seeds: list[int] = [0, 1, 2]
+    main: list[str] = []
+    recommended: str | None = None
+    settings: list[BenchSetting] = [BenchSetting(name="")]
+    rows: list[BenchRow]
+    targets: list[BenchTarget] = []
+    extra_test: list[BenchExtraTest] = []
+    quick: dict[str, Any] = {}
+    gpu: dict[str, Any] = {}
+    notes: str = ""
+
+    @model_validator(mode="after")
+    def _names(self):
+        names = [r.name for r in self.rows]
+        if len(set(names)) != len(names):
+            raise ValueError(f"bench.rows: row names must be unique, got {names}")
+        settings = [s.name for s in self.settings]
+        recs = [r for r in [self.recommended, *(s.recommended for s in self.settings)] if r]
+        mains = [m for s in self.settings for m in (s.main or [])]
+        for ref in [*self.main, *mains, *recs]:
+            if ref not in names:
+                raise ValueError(f"bench: {ref!r} is not a row name; rows are {names}")
+        for t in self.targets:
+            for ref in (t.row, t.ref):
+                if ref not in names and ref != "best_classical":
+                    raise ValueError(f"bench.targets: {ref!r} is not a row name; rows: {names}")
+        for item in [*self.rows, *self.targets]:
+            for st in item.settings or []:
+                if st not in settings:
+                    raise ValueError(f"bench: unknown setting {st!r}; settings are {settings}")
+        for r in self.rows:
+            if r.classical is not None and r.set:
+                raise ValueError(f"bench row {r.name!r}: a classical row takes no 'set'")
+        return self
+
+
 class Config(_Section):
     data: DataConfig
     physics: PhysicsConfig | None = None
@@ -267,6 +380,7 @@ class Config(_Section):
     loss: LossConfig = LossConfig()
     train: TrainSection = TrainSection()
     output: OutputConfig = OutputConfig()
+    bench: BenchSection | None = None  # read by `selfrecon bench` only
 
     @model_validator(mode="after")
     def _consistent(self):
@@ -274,6 +388,15 @@ class Config(_Section):
             # Noise2Self trains on masked inputs only; a skip connection y + G(y) would pass the
             # noisy pixel straight through at inference, so n2s defaults to a non-residual net
             self.model.residual = False
+        if (
+            self.model.dc == "projection"
+            and self.physics is not None
+            and (self.physics.noise.name != "none" or self.physics.operator.name == "lowdose_ct")
+        ):
+            raise ValueError(
+                "model.dc 'projection' keeps the measured entries exactly, which copies the "
+                "noise of noisy measurements; set model.dc: none"
+            )
         if self.data.source == "measurements" and self.physics is not None:
             raise ValueError(
                 "data.source is 'measurements': the physics comes from the measurement set's "
@@ -303,23 +426,29 @@ def parse_set(item: str) -> tuple[list[str], Any]:
     return [k.strip() for k in keys], value
 
 
+def set_key(raw: dict, keys: list[str], value: Any, item: str | None = None) -> dict:
+    """Set ``raw[k0][k1]…[kn] = value``, creating missing sections (in place; returns ``raw``)."""
+    node = raw
+    for i, k in enumerate(keys[:-1]):
+        nxt = node.get(k)
+        if nxt is None:
+            nxt = node[k] = {}
+        if not isinstance(nxt, dict):
+            where = ".".join(keys[: i + 1])
+            shown = item if item is not None else ".".join(keys)
+            raise ConfigError(
+                f"bad --set {shown!r}: {where} is a value, not a section; set {where}=... directly"
+            )
+        node = nxt
+    node[keys[-1]] = value
+    return raw
+
+
 def apply_sets(raw: dict, sets: list[str] | None) -> dict:
     """Apply ``--set`` overrides to a raw config dict (in place; returns it)."""
     for item in sets or []:
         keys, value = parse_set(item)
-        node = raw
-        for i, k in enumerate(keys[:-1]):
-            nxt = node.get(k)
-            if nxt is None:
-                nxt = node[k] = {}
-            if not isinstance(nxt, dict):
-                where = ".".join(keys[: i + 1])
-                raise ConfigError(
-                    f"bad --set {item!r}: {where} is a value, not a section; set {where}=... "
-                    "directly"
-                )
-            node = nxt
-        node[keys[-1]] = value
+        set_key(raw, keys, value, item)
     return raw
 
 

@@ -119,6 +119,18 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--overwrite", action="store_true", help="replace existing output files")
     s.add_argument("--batch-size", type=int, default=16)
 
+    s = sub.add_parser(
+        "bench", help="train and score every row of benchmark experiments; write RESULTS.md"
+    )
+    s.add_argument("names", nargs="*", help="experiments (default: every config in --configs)")
+    s.add_argument("--quick", action="store_true", help="tiny budgets: a smoke test, not results")
+    s.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    s.add_argument("--out", default=None, help="results folder (default benchmarks/results)")
+    s.add_argument("--configs", default=None, help="config folder (default benchmarks/configs)")
+    s.add_argument("--report", default=None, help="RESULTS.md path (default beside --out)")
+    s.add_argument("--force", action="store_true", help="retrain runs that are already done")
+    _add_set(s)
+
     s = sub.add_parser("plot", help="redraw loss curves and sample panels of a run")
     s.add_argument("run")
 

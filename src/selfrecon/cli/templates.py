@@ -193,13 +193,18 @@ _DOC = {
     ("model", "name"): "unet | dncnn (backbone G)",
     ("model", "width"): "channels of the first level",
     ("model", "depth"): "resolution levels (UNet) / layers (DnCNN)",
-    ("model", "init"): "pinv (G sees A†y) | adjoint (G sees Aᵀy)",
+    ("model", "init"): "what G sees: pinv (A†y) | adjoint (Aᵀy) | a classical reconstruction: "
+    "biharmonic | tv | wavelet | sart | least_squares (name or {name, parameters})",
+    ("model", "dc"): "none | projection: keep noiseless measurements exactly (x + A†(y − Ax))",
+    ("operator", "masks"): "distinct seeded masks the measurements cycle through (1 = one fixed "
+    "mask; MOI/MO-EI use them as their operators)",
+    ("operator", "coils"): "receive coils (birdcage sensitivities)",
     ("model", "residual"): "G(x) = x + U(x); false for Noise2Self (else the noisy pixel passes "
     "through)",
     ("model", "zero_init_last"): "zero the last 1×1 conv so training starts at f(y) = A†y "
     "(not in the EI paper)",
     ("model", "jinvariant"): "J-invariant inference after Noise2Self (w² passes); false = 1 pass",
-    ("loss", "method"): "mc | ei | rei | sure | n2s | moi | supervised",
+    ("loss", "method"): "mc | ei | rei | sure | n2s | moi | moei | morei | supervised",
     ("loss", "group"): "shift | rotate90 | flip | rotate | scale | products like rotate90*flip; "
     "`selfrecon identify` says whether it can work",
     ("loss", "weight"): "α, weight of the EI/REI/MOI term",

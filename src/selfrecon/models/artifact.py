@@ -1,48 +1,110 @@
-r"""``f(y) = G(A† y)``: a backbone applied to the linear reconstruction (EI, ICCV 2021, §4).
+r"""``f(y) = DC(G(x₀(y)))``: a backbone applied to an initial reconstruction (EI, ICCV 2021, §4).
+
+``x₀`` is the linear reconstruction ``A† y`` by default, or any classical solver of
+:mod:`selfrecon.models.solvers` (biharmonic inpainting, TV, SART, least squares), so a residual
+backbone starts where the classical method ends and learns only what it misses. The optional
+data-consistency step ``DC`` makes the output agree with noiseless measurements exactly.
 
 The backbone sees the network layout of :class:`~selfrecon.physics.Physics`: complex physics return
-``2C`` real channels from ``A_dagger``/``A_adjoint``, so the backbone is built with ``2C`` channels.
+``2C`` real channels, so the backbone is built with ``2C`` channels.
 """
 
 from __future__ import annotations
 
 from torch import Tensor, nn
 
-__all__ = ["ArtifactRemoval"]
+from selfrecon.errors import ConfigError
+from selfrecon.models.solvers import SOLVERS
+
+__all__ = ["ArtifactRemoval", "build_solver", "DC_MODES"]
+
+DC_MODES = ("none", "projection")
+
+
+def build_solver(spec: str | dict | nn.Module) -> nn.Module:
+    """A classical solver from ``"tv"`` or ``{"name": "tv", "lam": 0.01, ...}`` (or a module)."""
+    if isinstance(spec, nn.Module):
+        return spec
+    spec = {"name": spec} if isinstance(spec, str) else dict(spec)
+    name = spec.pop("name", None)
+    if name not in SOLVERS:
+        raise ConfigError(
+            f"unknown initial reconstruction {name!r}; choose one of {', '.join(SOLVERS)}"
+        )
+    try:
+        return SOLVERS[name](**spec)
+    except TypeError as err:
+        raise ConfigError(f"initial reconstruction {name!r}: {err}") from None
 
 
 class ArtifactRemoval(nn.Module):
-    r"""Reconstruction network ``f(y) = G(A† y)`` (``init="pinv"``) or ``G(Aᴴ y)`` (``"adjoint"``).
+    r"""Reconstruction network ``f(y) = DC(G(x₀(y)))``.
 
     The residual connection lives in the backbone (``UNet(residual=True)`` gives
-    ``f(y) = A†y + U(A†y)``: the network learns the artifacts to remove).
+    ``G(x₀) = x₀ + U(x₀)``: the network learns the artifacts to remove); with
+    ``UNet(zero_init_last=True)`` training starts exactly at ``x₀``.
 
     Parameters
     ----------
     backbone : nn.Module
         Image-to-image network (``UNet``, ``DnCNN``...).
-    init : {"pinv", "adjoint"}
-        The linear reconstruction fed to the backbone.
+    init : str, dict or nn.Module
+        The initial reconstruction fed to the backbone: ``"pinv"`` (``A† y``), ``"adjoint"``
+        (``Aᴴ y``), or a classical solver by name or spec (``"biharmonic"``,
+        ``{"name": "tv", "lam": 0.01, "n_iter": 100}``, ``"sart"``, ``"least_squares"``...).
+    dc : {"none", "projection"}
+        ``"projection"`` replaces the measured part of the output by the measurement:
+        ``x ↦ x + A†(y − A x)``, the projection onto ``{x : A x = y}`` when ``A A† = I`` (the
+        null-space network of Schwab, Antholzer & Haltmeier, Inverse Problems 2019). Only for
+        noiseless measurements (it copies noise otherwise) and operators whose pseudo-inverse is
+        exact (``operator.exact_pinv``: inpainting, MRI, CS, single-pixel, denoising).
     """
 
-    def __init__(self, backbone: nn.Module, init: str = "pinv"):
+    def __init__(
+        self, backbone: nn.Module, init: str | dict | nn.Module = "pinv", dc: str = "none"
+    ):
         super().__init__()
-        if init not in ("pinv", "adjoint"):
-            raise ValueError(f"ArtifactRemoval init must be 'pinv' or 'adjoint', got {init!r}")
+        if dc not in DC_MODES:
+            raise ConfigError(f"ArtifactRemoval dc must be one of {DC_MODES}, got {dc!r}")
         self.backbone = backbone
-        self.init = init
+        self.initial = build_solver(init)
+        self.dc = dc
+
+    @property
+    def init(self) -> str | dict:
+        """The initial reconstruction's name (``"pinv"``) or spec (solvers with parameters)."""
+        name = next(k for k, v in SOLVERS.items() if type(self.initial) is v)
+        cfg = self.initial.config()
+        return {"name": name, **cfg} if cfg else name
 
     def linear(self, y: Tensor, physics) -> Tensor:
-        """The backbone's input ``A† y`` (or ``Aᴴ y``) in network layout."""
-        return physics.A_dagger(y) if self.init == "pinv" else physics.A_adjoint(y)
+        """The backbone's input ``x₀(y)`` in network layout."""
+        return self.initial(y, physics)
+
+    def consistent(self, x: Tensor, y: Tensor, physics) -> Tensor:
+        """``x + A†(y − A x)`` (``dc="projection"``), else ``x``."""
+        if self.dc == "none":
+            return x
+        op = physics.operator
+        if not getattr(op, "exact_pinv", False):
+            raise ConfigError(
+                f"model.dc 'projection' needs an operator with an exact pseudo-inverse; "
+                f"{type(op).__name__}'s is not (use dc none)"
+            )
+        if physics.noise is not None:
+            raise ConfigError(
+                "model.dc 'projection' keeps the measured entries exactly, which copies the "
+                "noise of noisy measurements; use dc none"
+            )
+        return x + physics.A_dagger(y - physics.A(x))
 
     def forward(self, y: Tensor, physics) -> Tensor:
-        return self.backbone(self.linear(y, physics))
+        return self.consistent(self.backbone(self.linear(y, physics)), y, physics)
 
     def config(self) -> dict:
         from selfrecon.models.base import model_spec
 
-        return {"backbone": model_spec(self.backbone), "init": self.init}
+        return {"backbone": model_spec(self.backbone), "init": self.init, "dc": self.dc}
 
     @classmethod
     def from_config(cls, config: dict) -> ArtifactRemoval:

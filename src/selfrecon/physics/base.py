@@ -29,6 +29,8 @@ __all__ = [
     "MaskedProjection",
     "Composition",
     "Adjoint",
+    "Scaled",
+    "Sum",
     "conjugate_gradient",
     "inner",
     "check_image",
@@ -154,6 +156,9 @@ class LinearOperator(nn.Module):
 
     complex_input: bool = False
     name: str = ""
+    #: ``A A† = I`` holds exactly (closed-form pseudo-inverse of a full-row-rank or projection
+    #: operator): then ``x + A†(y − A x)`` is the projection onto ``{x : A x = y}``.
+    exact_pinv: bool = False
 
     # -- the three maps -------------------------------------------------------------------
     def forward(self, x: Tensor) -> Tensor:  # pragma: no cover - abstract
@@ -183,6 +188,18 @@ class LinearOperator(nn.Module):
         if not isinstance(other, LinearOperator):
             return NotImplemented
         return Composition(self, other)
+
+    def __mul__(self, scale: float) -> LinearOperator:
+        if isinstance(scale, bool) or not isinstance(scale, (int, float)):
+            return NotImplemented
+        return Scaled(self, float(scale))
+
+    __rmul__ = __mul__
+
+    def __add__(self, other: LinearOperator) -> LinearOperator:
+        if not isinstance(other, LinearOperator):
+            return NotImplemented
+        return Sum(self, other)
 
     def normal(self, x: Tensor) -> Tensor:
         """``AᴴA x``."""
@@ -286,6 +303,50 @@ class Composition(LinearOperator):
         return self.outer.measured_mask
 
 
+class Scaled(LinearOperator):
+    """``(a A) x = a (A x)`` for a real scalar ``a``; adjoint ``a Aᴴ``, ``(aA)† = A†/a``."""
+
+    def __init__(self, op: LinearOperator, scale: float):
+        super().__init__()
+        if isinstance(op, Scaled):
+            op, scale = op.op, scale * op.scale
+        if not math.isfinite(scale) or scale == 0:
+            raise ValueError(f"an operator can be scaled by a finite non-zero number, got {scale}")
+        self.op, self.scale = op, float(scale)
+        self.complex_input = op.complex_input
+        self.exact_pinv = op.exact_pinv
+        self.in_shape = getattr(op, "in_shape", None)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.scale * self.op(x)
+
+    def adjoint(self, y: Tensor) -> Tensor:
+        return self.scale * self.op.adjoint(y)
+
+    def pinv(self, y: Tensor, tol: float = 1e-6, max_iter: int = 100) -> Tensor:
+        return self.op.pinv(y, tol=tol, max_iter=max_iter) / self.scale
+
+    @property
+    def measured_mask(self) -> Tensor | None:
+        return self.op.measured_mask
+
+
+class Sum(LinearOperator):
+    """``(A + B) x = A x + B x`` (same input and output shapes); adjoint ``Aᴴ + Bᴴ``."""
+
+    def __init__(self, a: LinearOperator, b: LinearOperator):
+        super().__init__()
+        self.a, self.b = a, b
+        self.complex_input = a.complex_input or b.complex_input
+        self.in_shape = getattr(a, "in_shape", None) or getattr(b, "in_shape", None)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.a(x) + self.b(x)
+
+    def adjoint(self, y: Tensor) -> Tensor:
+        return self.a.adjoint(y) + self.b.adjoint(y)
+
+
 class Adjoint(LinearOperator):
     """``Aᴴ`` as an operator: forward and adjoint swapped."""
 
@@ -314,6 +375,7 @@ class MaskedProjection(LinearOperator):
     """
 
     mask: Tensor
+    exact_pinv = True
 
     def pinv(self, y: Tensor, tol: float = 1e-6, max_iter: int = 100) -> Tensor:
         return self.adjoint(y)

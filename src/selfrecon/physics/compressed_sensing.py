@@ -20,6 +20,8 @@ class MatrixOperator(LinearOperator):
     cached) — closed form; :meth:`pinv_cg` gives the conjugate-gradient answer for comparison.
     """
 
+    exact_pinv = True  # A A⁺ = I for a full-row-rank matrix (Gaussian and Bernoulli ones are)
+
     def __init__(self, matrix: Tensor, img_shape: tuple[int, ...]):
         super().__init__()
         shape = tuple(int(s) for s in img_shape)

@@ -94,6 +94,10 @@ class Physics(nn.Module):
         """``A† y`` in network layout (the linear reconstruction every model starts from)."""
         return to_real(self.operator.pinv(y))
 
+    def linearized(self, y: Tensor) -> tuple[Physics, Tensor]:
+        """``(linear physics, data)`` for classical solvers; a linear physics is its own."""
+        return self, y
+
     @property
     def measured_mask(self) -> Tensor | None:
         return self.operator.measured_mask

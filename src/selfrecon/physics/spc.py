@@ -98,6 +98,8 @@ class SinglePixelCamera(LinearOperator):
     Measurements are ``(B, C, m)``.
     """
 
+    exact_pinv = True
+
     def __init__(
         self,
         m: int,

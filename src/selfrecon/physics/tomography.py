@@ -478,6 +478,10 @@ class LowDoseCT(Physics):
     def A_adjoint(self, y: Tensor) -> Tensor:  # noqa: N802
         return self.mu * self.operator.adjoint(self.linearize(y))
 
+    def linearized(self, y: Tensor) -> tuple[Physics, Tensor]:
+        """``(Physics(μ·Tomography), linearize(y))``: the line-integral problem ``μ A x ≈ ℓ``."""
+        return Physics(self.mu * self.operator), self.linearize(y)
+
     def A_dagger(self, y: Tensor) -> Tensor:  # noqa: N802
         return self.operator.pinv(self.linearize(y)) / self.mu
 

@@ -8,6 +8,7 @@ from selfrecon.training.checkpoint import (
     save_checkpoint,
 )
 from selfrecon.training.config import TrainConfig
+from selfrecon.training.evaluation import evaluate
 from selfrecon.training.plots import plot_loss, plot_run, plot_samples
 from selfrecon.training.trainer import FitSummary, NonFiniteLossError, Trainer
 
@@ -17,6 +18,7 @@ __all__ = [
     "NonFiniteLossError",
     "TrainConfig",
     "Trainer",
+    "evaluate",
     "export_safetensors",
     "load_checkpoint",
     "load_safetensors",

@@ -14,7 +14,21 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-__all__ = ["DistInfo", "setup_distributed", "is_main", "barrier"]
+__all__ = ["DistInfo", "setup_distributed", "is_main", "barrier", "resolve_device"]
+
+
+def resolve_device(device) -> torch.device:
+    """``"auto"``/``None`` → CUDA when available, else CPU; other names as ``torch.device``."""
+    from selfrecon.errors import ConfigError
+
+    if isinstance(device, torch.device):
+        return device
+    if device in (None, "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        return torch.device(device)
+    except RuntimeError as err:
+        raise ConfigError(f"device {device!r} is not understood ({err})") from None
 
 
 @dataclass

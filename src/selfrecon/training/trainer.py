@@ -56,7 +56,7 @@ from selfrecon.training.checkpoint import (
     set_rng_state,
 )
 from selfrecon.training.config import TrainConfig
-from selfrecon.training.distributed import DistInfo, setup_distributed
+from selfrecon.training.distributed import DistInfo, resolve_device, setup_distributed
 
 __all__ = ["Trainer", "FitSummary", "NonFiniteLossError"]
 
@@ -198,14 +198,7 @@ class Trainer:
     # setup helpers
     @staticmethod
     def _resolve_device(device) -> torch.device:
-        if isinstance(device, torch.device):
-            return device
-        if device in (None, "auto"):
-            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        try:
-            return torch.device(device)
-        except RuntimeError as err:
-            raise ConfigError(f"device {device!r} is not understood ({err})") from None
+        return resolve_device(device)
 
     def _wrap_ddp(self, model: nn.Module) -> nn.Module:
         if not self.dist.enabled:

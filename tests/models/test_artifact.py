@@ -1,0 +1,71 @@
+"""ArtifactRemoval: initial reconstructions, the projection data-consistency step, specs."""
+
+import pytest
+import torch
+
+from selfrecon.errors import ConfigError
+from selfrecon.models import ArtifactRemoval, UNet, build_model, model_spec
+from selfrecon.models.solvers import TV, Biharmonic
+from selfrecon.physics import (
+    MRI,
+    CompressedSensing,
+    GaussianNoise,
+    Inpainting,
+    Physics,
+    Tomography,
+    mri_mask,
+)
+
+
+def _physics(kind, rng):
+    if kind == "inpainting":
+        return Physics(Inpainting(rate=0.6, img_shape=(16, 16), generator=rng)), 1
+    if kind == "mri":
+        return Physics(MRI(mri_mask((16, 16), 4, 0.1, generator=rng))), 2
+    return Physics(CompressedSensing(64, (1, 16, 16), generator=rng)), 1
+
+
+@pytest.mark.parametrize("kind", ["inpainting", "mri", "cs"])
+def test_projection_makes_the_output_consistent_with_the_measurements(rng, kind):
+    physics, c = _physics(kind, rng)
+    x = physics.prepare_image(torch.rand(3, 1, 16, 16, generator=rng))
+    y = physics.A(x)
+    net = ArtifactRemoval(UNet(c, width=4, depth=2), dc="projection").eval()
+    with torch.no_grad():
+        out = net(y, physics)
+    torch.testing.assert_close(physics.A(out), y, atol=1e-4, rtol=1e-4)
+
+
+def test_projection_refuses_noisy_physics_and_inexact_pseudo_inverses(rng):
+    net = ArtifactRemoval(UNet(1, width=4, depth=2), dc="projection")
+    noisy = Physics(Inpainting(rate=0.6, img_shape=(8, 8), generator=rng), GaussianNoise(0.1))
+    with pytest.raises(ConfigError, match="copies the noise"):
+        net(torch.zeros(1, 1, 8, 8), noisy)
+    ct = Physics(Tomography(4, 8))
+    with pytest.raises(ConfigError, match="exact pseudo-inverse"):
+        net(ct.A(torch.zeros(1, 1, 8, 8)), ct)
+
+
+def test_classical_initialisers_feed_the_backbone(rng):
+    physics, _ = _physics("inpainting", rng)
+    y = physics.A(torch.rand(2, 1, 16, 16, generator=rng))
+    net = ArtifactRemoval(UNet(1, width=4, depth=2, zero_init_last=True), init="biharmonic")
+    torch.testing.assert_close(net(y, physics), Biharmonic()(y, physics))
+
+
+def test_init_spec_round_trips_through_build_model():
+    net = ArtifactRemoval(
+        UNet(1, width=4, depth=2), init={"name": "tv", "lam": 0.05, "n_iter": 7}, dc="none"
+    )
+    spec = model_spec(net)
+    assert spec["init"] == {"name": "tv", "lam": 0.05, "n_iter": 7, "nonneg": False}
+    again = build_model(spec)
+    assert isinstance(again.initial, TV) and again.initial.lam == 0.05
+    assert model_spec(ArtifactRemoval(UNet(1, width=4, depth=2)))["init"] == "pinv"
+
+
+def test_unknown_initial_reconstruction_and_dc_are_config_errors():
+    with pytest.raises(ConfigError, match="unknown initial reconstruction"):
+        ArtifactRemoval(UNet(1, width=4, depth=2), init="magic")
+    with pytest.raises(ConfigError, match="dc must be"):
+        ArtifactRemoval(UNet(1, width=4, depth=2), dc="soft")
