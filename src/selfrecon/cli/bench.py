@@ -450,13 +450,13 @@ class SettingResult:
     pinv: torch.Tensor | None = None
 
 
-def _identify(cfg, exp) -> str:
+def _identify(cfg, exp, budget: float) -> str:
     from selfrecon.groups import build_group
     from selfrecon.theory import quick_check
 
     if cfg.loss.method not in GROUP_METHODS:
         return f"no group ({cfg.loss.method})"
-    rep = quick_check(exp.physics, build_group(cfg.loss.group), time_budget=10.0)
+    rep = quick_check(exp.physics, build_group(cfg.loss.group), time_budget=budget)
     return f"{rep.operator} with {rep.group}: {rep.verdict} ({rep.reason})"
 
 
@@ -471,7 +471,7 @@ def run_setting(
     rec_row = next((r for r in bench.rows if r.name == recommended), None)
     cfg = validate_config(_with(_with(sraw, rec_row.set if rec_row else {}), over), "bench")
     exp = build_experiment(cfg)
-    verdict = _identify(cfg, exp)
+    verdict = _identify(cfg, exp, 2.0 if ctx.quick else 10.0)
     extra = _extra_sets(cfg, exp, bench)
     rows = []
     for row in bench.rows:
@@ -487,7 +487,8 @@ def run_setting(
     item = exp.test[0]
     from selfrecon.models.solvers import Pinv
 
-    pinv = _sample(Pinv(), exp.physics, exp.test, ctx.device)
+    has_pinv_row = any(r.classical in ("pinv", {"name": "pinv"}) for r in bench.rows)
+    pinv = None if has_pinv_row else _sample(Pinv(), exp.physics, exp.test, ctx.device)
     x = exp.physics.display(item["x"][None])[0]
     return SettingResult(setting.name, rows, verdict, recommended, item["y"], x, pinv)
 

@@ -200,19 +200,22 @@ def _plot_samples(name, results, out: Path) -> Path:
     from selfrecon.training.plots import _image, _plt, _save, _show_y
 
     plt = _plt()
-    ncols = 3 + max(len(res.rows) for res in results)
+    ncols = 2 + max(len(res.rows) + (res.pinv is not None) for res in results)
     fig, axes = plt.subplots(
         len(results), ncols, figsize=(1.9 * ncols, 2.1 * len(results)), squeeze=False
     )
     for i, res in enumerate(results):
         hw = tuple(res.x.shape[-2:])
         _show_y(axes[i, 0], res.y, hw)
-        panels = [("A†y", res.pinv)] + [(r.row, r.sample) for r in res.rows] + [("x", res.x)]
+        if res.name:
+            axes[i, 0].set_ylabel(res.name, fontsize=8)
+        panels = [("A†y", res.pinv)] if res.pinv is not None else []
+        panels += [(r.row, r.sample) for r in res.rows] + [("x", res.x)]
         for j, (label, img) in enumerate(panels, start=1):
             ax = axes[i, j]
             arr, cmap = _image(img)
             ax.imshow(arr, cmap=cmap, vmin=0, vmax=1)
-            ax.set_title(label if not res.name or j > 1 else f"{res.name}\n{label}", fontsize=7)
+            ax.set_title(label, fontsize=7)
             ax.set_xticks([])
             ax.set_yticks([])
         for j in range(len(panels) + 1, ncols):
