@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,7 @@ TINY = {
     "train": {"steps": 2, "batch_size": 4, "check_identifiability": False},
     "bench": {
         "title": "tiny",
+        "notes": "Analysis: kept in the config, revised without training.",
         "seeds": [0, 1],
         "main": ["EI"],
         "recommended": "EI",
@@ -75,6 +77,7 @@ def test_bench_writes_tables_figures_and_results_md(bench_run):
     md = (root / "RESULTS.md").read_text()
     assert "## tiny: tiny" in md and "| **EI** |" in md and "Targets:" in md
     assert "selfrecon bench tiny" in md and "Identifiability:" in md
+    assert "Analysis: kept in the config" in md and "Analysis" not in (res / "tiny.md").read_text()
 
 
 def test_grid_choices_use_the_validation_split_only(bench_run):
@@ -99,8 +102,16 @@ def test_finished_runs_are_reused_unless_forced(bench_run):
     root, args = bench_run
     log = root / "results" / "runs" / "tiny" / "a" / "EI" / "seed0.log"
     before = log.stat().st_mtime_ns
+    md = root / "results" / "tiny.md"
+    compute = float(re.search(r"([0-9.]+) min of compute in all", md.read_text()).group(1))
+    (root / "results" / "peer.md").write_text("## peer: side by side\n")
     assert main(args) == 0
     assert log.stat().st_mtime_ns == before
+    # a rerun that reuses every run still reports the compute those runs took (the classical
+    # rows, solved again, may differ by milliseconds: one rounding step)
+    again = float(re.search(r"([0-9.]+) min of compute in all", md.read_text()).group(1))
+    assert abs(again - compute) <= 0.1
+    assert "## peer: side by side" in (root / "RESULTS.md").read_text()
     assert main([*args, "--force", "--quick"]) == 0
     assert log.stat().st_mtime_ns != before
     assert "Quick smoke run" in (root / "results" / "tiny.md").read_text()

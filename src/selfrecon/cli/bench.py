@@ -110,6 +110,7 @@ class RowResult:
     steps: int | None = None
     wall_s: float | None = None
     peak_mb: float | None = None
+    cost_s: float = 0.0  # compute of the whole row: every grid point and seed (cached or not)
     chosen: dict = field(default_factory=dict)
     extra: dict = field(default_factory=dict)  # extra test set → psnr[seed][image]
     sample: torch.Tensor | None = None
@@ -330,6 +331,7 @@ def _learned_row(
     base = _with(_with(raw, row.set), over)
     chosen: dict = {}
     points = ctx.grid(row.grid)
+    cost = 0.0
     if len(points) > 1:  # choose on the validation split with the first seed
         best = None
         for k, point in enumerate(points):
@@ -338,6 +340,7 @@ def _learned_row(
                 root / f"grid{k}" / f"seed{seeds[0]}",
                 ctx,
             )
+            cost += rec["wall_s"]
             ctx.say(f"    {row.name} {point}: validation PSNR {rec['val_psnr']:.2f} dB")
             if best is None or rec["val_psnr"] > best[0]:
                 best = (rec["val_psnr"], k, point)
@@ -351,6 +354,9 @@ def _learned_row(
         for s in seeds
     ]
     extra = {k: [r["extra"][k][0] for r in recs] for k in recs[0]["extra"]}
+    if len(points) > 1:  # the chosen point's first seed is already counted
+        cost -= recs[0]["wall_s"]
+    cost += sum(r["wall_s"] for r in recs)
     return RowResult(
         row.name,
         "learned",
@@ -361,6 +367,7 @@ def _learned_row(
         steps=recs[0]["steps"],
         wall_s=sum(r["wall_s"] for r in recs) / len(recs),
         peak_mb=max(r["peak_mb"] for r in recs),
+        cost_s=cost,
         chosen=chosen,
         extra=extra,
         sample=recs[0]["sample"],
@@ -389,6 +396,7 @@ def _classical_row(row: BenchRow, exp, extra_sets: dict, ctx) -> RowResult:
     spec = ctx.solver(spec)
     points = ctx.grid(row.grid)
     chosen = points[0] if points and points[0] else {}
+    t_all = time.perf_counter()
     if len(points) > 1:
         scored = []
         for point in points:
@@ -401,6 +409,7 @@ def _classical_row(row: BenchRow, exp, extra_sets: dict, ctx) -> RowResult:
     psnr, ssim, names = _score(model, exp.physics, exp.test, ctx.device)
     wall = time.perf_counter() - t0
     extra = {k: [_score(model, exp.physics, d, ctx.device)[0]] for k, d in extra_sets.items()}
+    cost = time.perf_counter() - t_all
     return RowResult(
         row.name,
         "classical",
@@ -409,6 +418,7 @@ def _classical_row(row: BenchRow, exp, extra_sets: dict, ctx) -> RowResult:
         [ssim] if ssim else None,
         names,
         wall_s=wall,
+        cost_s=cost,
         chosen=chosen,
         extra=extra,
         sample=_sample(model, exp.physics, exp.test, ctx.device),
@@ -545,6 +555,8 @@ def cmd_bench(args) -> int:
     for p in paths:
         run_experiment(p, out, args.device, args.quick, args.force, list(args.sets))
     report = Path(args.report) if args.report else out.parent / "RESULTS.md"
-    write_results_md(out, report, [p.stem for p in _find([], configs)])
+    write_results_md(
+        out, report, [(p.stem, load_experiment(p)[1].notes) for p in _find([], configs)]
+    )
     print(f"wrote {report} and {out}/")
     return 0

@@ -241,10 +241,12 @@ def write_experiment(name, bench, results, out: Path, quick: bool, seconds: floa
         lines += ["**Quick smoke run (`--quick`): tiny budgets, not results.**", ""]
     if bench.claim:
         lines += [bench.claim.strip(), ""]
+    compute = sum(r.cost_s for res in results for r in res.rows)
     lines += [
-        f"Command: `{_command(name, quick, over)}` — {seconds / 60:.1f} min in all on "
-        f"{platform.machine()} with {torch.get_num_threads()} threads "
-        f"({platform.processor() or platform.platform()}).",
+        f"Command: `{_command(name, quick, over)}` — {compute / 60:.1f} min of compute in all "
+        f"(training every learned row, grid point and seed, and the classical solves; this "
+        f"run took {seconds / 60:.1f} min, reusing finished runs) on {platform.machine()} with "
+        f"{torch.get_num_threads()} threads ({platform.processor() or platform.platform()}).",
         "",
     ]
     if bench.gpu:
@@ -262,8 +264,6 @@ def write_experiment(name, bench, results, out: Path, quick: bool, seconds: floa
             lines.append(f"- {mark} {text}")
         lines.append("")
     lines += [f"![PSNR]({out.name}/{name}.png)", "", f"![samples]({out.name}/{name}_samples.png)"]
-    if bench.notes:
-        lines += ["", bench.notes.strip()]
     path = out / f"{name}.md"
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text("\n".join(lines) + "\n")
@@ -271,13 +271,18 @@ def write_experiment(name, bench, results, out: Path, quick: bool, seconds: floa
     return path
 
 
-def write_results_md(out: Path, report: Path, order: list[str]) -> Path:
-    """``RESULTS.md``: the header and every experiment section found in ``out`` (config order)."""
+def write_results_md(out: Path, report: Path, order: list[tuple[str, str]]) -> Path:
+    """``RESULTS.md``: the header, then for each ``(name, notes)`` (config order) the measured
+    section ``out/NAME.md`` and the experiment's ``bench.notes`` (the analysis, kept in the config
+    so that it can be revised without training again), then ``out/peer.md`` when present."""
     parts = [_HEADER]
-    for name in order:
+    for name, notes in order:
         md = Path(out) / f"{name}.md"
         if md.is_file():
-            parts.append(md.read_text())
+            parts.append(md.read_text() + (f"\n{notes.strip()}\n" if notes.strip() else ""))
+    peer = Path(out) / "peer.md"
+    if peer.is_file():
+        parts.append(peer.read_text())
     report.parent.mkdir(parents=True, exist_ok=True)
     tmp = report.with_name(report.name + ".tmp")
     tmp.write_text("\n".join(parts))

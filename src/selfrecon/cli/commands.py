@@ -400,7 +400,13 @@ def _load_weights(run: Path, model, which: str) -> Path:
     return path
 
 
-def _table(rows: list[dict], label: str) -> str:
+def _table(rows: list[dict], label: str, model=None) -> str:
+    """Mean PSNR/SSIM of ``A† y``, of the classical reconstruction ``model`` refines (if any) and
+    of the learned model."""
+    from selfrecon.training.evaluation import classical_init, init_name
+
+    init = classical_init(model) if model is not None else None
+
     def mean(k):
         vals = [r[k] for r in rows if k in r]
         return sum(vals) / len(vals) if vals else float("nan")
@@ -408,7 +414,10 @@ def _table(rows: list[dict], label: str) -> str:
     has_ssim = "ssim" in rows[0]
     head = f"{'':22s}{'PSNR (dB)':>10s}" + (f"{'SSIM':>8s}" if has_ssim else "")
     lines = [f"{len(rows)} held-out images with ground truth", head]
-    for name, key in (("A†y (linear)", "pinv"), (label, "")):
+    shown = [("A†y (linear)", "pinv")]
+    if init is not None and "psnr_init" in rows[0]:
+        shown.append((f"{init_name(init)} (classical)", "init"))
+    for name, key in (*shown, (label, "")):
         suf = f"_{key}" if key else ""
         line = f"{name:22s}{mean('psnr' + suf):10.2f}"
         if has_ssim:
@@ -458,7 +467,7 @@ def cmd_eval(args) -> int:
     ds, physics, label = _eval_data(cfg, args.data)
     rows = evaluate(inference_model(cfg, model), physics, ds, args.batch_size)
     out = _write_csv(rows, run / f"eval_{args.checkpoint}_{label}.csv")
-    print(_table(rows, f"learned ({args.checkpoint}.pt)"))
+    print(_table(rows, f"learned ({args.checkpoint}.pt)", model))
     print(f"per-image values: {out}  (checkpoint {ckpt})")
     return 0
 
@@ -714,7 +723,7 @@ def cmd_demo(args) -> int:
     samples = trainer.samples()
     panel = plot_samples(samples, run / "plots" / "samples.png", title=f"{args.task} ({which}.pt)")
     print()
-    print(_table(rows, f"learned ({_METHOD_NAMES[lc.method]})"))
+    print(_table(rows, f"learned ({_METHOD_NAMES[lc.method]})", model))
     print(f"\ntime {time.perf_counter() - t0:.0f} s; run folder {run}")
     print(f"plots: {run / 'plots' / 'loss.png'}, {panel}")
     print(f"next: selfrecon eval {run}    selfrecon init {args.task} -o config.yaml")

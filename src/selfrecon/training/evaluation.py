@@ -14,7 +14,28 @@ from torch.utils.data import DataLoader, Dataset
 from selfrecon.errors import DataError
 from selfrecon.metrics import psnr, ssim
 
-__all__ = ["evaluate", "batch_physics"]
+__all__ = ["evaluate", "batch_physics", "classical_init", "init_name"]
+
+
+def classical_init(model: nn.Module) -> nn.Module | None:
+    """The classical reconstruction a model refines (its ``ArtifactRemoval`` init), or ``None``
+    when its input is the linear ``A† y`` / ``Aᴴ y`` (or it has no such stage)."""
+    from selfrecon.models.artifact import ArtifactRemoval
+    from selfrecon.models.jinvariant import JInvariant
+    from selfrecon.models.solvers import AdjointInit, Pinv
+
+    while isinstance(model, JInvariant):
+        model = model.model
+    if isinstance(model, ArtifactRemoval) and not isinstance(model.initial, (Pinv, AdjointInit)):
+        return model.initial
+    return None
+
+
+def init_name(solver: nn.Module) -> str:
+    """A solver's registry name (``"biharmonic"``, ``"tv"``...)."""
+    from selfrecon.models.solvers import SOLVERS
+
+    return next(k for k, v in SOLVERS.items() if type(solver) is v)
 
 
 def batch_physics(batch: dict, physics, device: torch.device | str | None = None):
@@ -41,8 +62,14 @@ def evaluate(
     device: torch.device | str | None = None,
 ) -> list[dict]:
     """One dict per item: ``item`` (its name), ``psnr``, ``psnr_pinv`` and, for images of at least
-    11×11 pixels, ``ssim`` and ``ssim_pinv``. Items need ground truth ``x``."""
+    11×11 pixels, ``ssim`` and ``ssim_pinv``. Items need ground truth ``x``.
+
+    When the model refines a classical reconstruction (:class:`~selfrecon.models.ArtifactRemoval`
+    with ``init`` biharmonic, TV, ...), that reconstruction is scored too (``psnr_init``,
+    ``ssim_init``; :func:`init_name` names it): the comparison a user makes before trusting the
+    network."""
     model.eval()
+    init = classical_init(model)
     rows = []
     names = getattr(data, "names", None)
     i = 0
@@ -61,6 +88,11 @@ def evaluate(
         if min(xd.shape[-2:]) >= 11:
             q["ssim_pinv"] = ssim(pd, xd, data_range, "none")
             q["ssim"] = ssim(rd, xd, data_range, "none")
+        if init is not None:
+            idd = p.display(init(y, p))
+            q["psnr_init"] = psnr(idd, xd, data_range, "none")
+            if "ssim" in q:
+                q["ssim_init"] = ssim(idd, xd, data_range, "none")
         for b in range(y.shape[0]):
             name = names[i] if names and i < len(names) else f"item_{i:04d}"
             rows.append({"item": name, **{k: float(v[b]) for k, v in q.items()}})
