@@ -426,9 +426,10 @@ def test_ctrl_c_saves_and_says_how_to_resume(flow):
     import signal
     import time
 
+    # many epochs: it must still be running when the signal comes on a loaded machine
     args = [sys.executable, "-m", "selfrecon", "train", "cs.yaml", *TINY,
             "--set", "train.epochs=100000", "--set", "train.plot_every=0",
-            "--set", "output.dir=runs/int"]  # fmt: skip  (it must still be running at the signal)
+            "--set", "output.dir=runs/int"]  # fmt: skip
     p = subprocess.Popen(args, cwd=flow, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                          text=True)  # fmt: skip
     last = flow / "runs" / "int" / "checkpoints" / "last.pt"
