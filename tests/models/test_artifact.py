@@ -25,17 +25,6 @@ def _physics(kind, rng):
     return Physics(CompressedSensing(64, (1, 16, 16), generator=rng)), 1
 
 
-@pytest.mark.parametrize("kind", ["inpainting", "mri", "cs"])
-def test_projection_makes_the_output_consistent_with_the_measurements(rng, kind):
-    physics, c = _physics(kind, rng)
-    x = physics.prepare_image(torch.rand(3, 1, 16, 16, generator=rng))
-    y = physics.A(x)
-    net = ArtifactRemoval(UNet(c, width=4, depth=2), dc="projection").eval()
-    with torch.no_grad():
-        out = net(y, physics)
-    torch.testing.assert_close(physics.A(out), y, atol=1e-4, rtol=1e-4)
-
-
 def test_projection_refuses_noisy_physics_and_inexact_pseudo_inverses(rng):
     net = ArtifactRemoval(UNet(1, width=4, depth=2), dc="projection")
     noisy = Physics(Inpainting(rate=0.6, img_shape=(8, 8), generator=rng), GaussianNoise(0.1))
@@ -69,3 +58,50 @@ def test_unknown_initial_reconstruction_and_dc_are_config_errors():
         ArtifactRemoval(UNet(1, width=4, depth=2), init="magic")
     with pytest.raises(ConfigError, match="dc must be"):
         ArtifactRemoval(UNet(1, width=4, depth=2), dc="soft")
+
+
+@pytest.mark.parametrize("dc", ["projection", "proximal"])
+@pytest.mark.parametrize("kind", ["inpainting", "mri", "cs"])
+def test_dc_shrinks_the_measurement_residual_by_one_minus_w(rng, kind, dc):
+    # A(x + w A†(y − A x)) − y = (1 − w)(A x − y) when A A† = I; projection is w = 1 (A out = y)
+    physics, c = _physics(kind, rng)
+    x = physics.prepare_image(torch.rand(3, 1, 16, 16, generator=rng))
+    y = physics.A(x)
+    net = ArtifactRemoval(UNet(c, width=4, depth=2), dc=dc).eval()
+    with torch.no_grad():
+        if dc == "proximal":
+            net.dc_logit.fill_(0.02)
+            assert 0.6 < float(net.dc_weight) < 0.8
+        w = 1.0 if dc == "projection" else net.dc_weight
+        before = net.backbone(net.linear(y, physics))
+        out = net(y, physics)
+    torch.testing.assert_close(
+        physics.A(out) - y, (1 - w) * (physics.A(before) - y), atol=1e-4, rtol=1e-4
+    )
+
+
+def test_proximal_dc_accepts_noise_and_learns_its_weight_in_few_steps(rng):
+    # noiseless data, backbone frozen: measurement consistency pulls w to 1 within tens of Adam
+    # steps at a network's learning rate (DC_GAIN; a plain logit would move 0.08 in 40 steps)
+    noisy = Physics(Inpainting(rate=0.6, img_shape=(8, 8), generator=rng), GaussianNoise(0.1))
+    net = ArtifactRemoval(UNet(1, width=4, depth=2), dc="proximal")
+    assert net(noisy.A(torch.rand(1, 1, 8, 8, generator=rng)), noisy).shape == (1, 1, 8, 8)
+    physics, _ = _physics("inpainting", rng)
+    y = physics.A(torch.rand(4, 1, 16, 16, generator=rng))
+    opt = torch.optim.Adam([net.dc_logit], lr=2e-3)
+    assert float(net.dc_weight) == pytest.approx(0.5)
+    for _ in range(40):
+        opt.zero_grad()
+        ((physics.A(net(y, physics)) - y) ** 2).mean().backward()
+        opt.step()
+    assert float(net.dc_weight) > 0.9  # a plain logit: 0.52
+    assert ArtifactRemoval(UNet(1, width=4, depth=2)).dc_weight is None
+
+
+def test_proximal_dc_round_trips_with_its_weight(rng):
+    net = ArtifactRemoval(UNet(1, width=4, depth=2), dc="proximal")
+    with torch.no_grad():
+        net.dc_logit.fill_(0.03)
+    again = build_model(model_spec(net))
+    again.load_state_dict(net.state_dict())
+    assert again.dc == "proximal" and float(again.dc_weight) == pytest.approx(float(net.dc_weight))

@@ -195,7 +195,7 @@ class ModelConfig(_Section):
     residual: bool = True
     norm: Literal["batch", "none"] = "batch"
     init: str | dict = "pinv"
-    dc: Literal["none", "projection"] = "none"
+    dc: Literal["none", "projection", "proximal"] = "none"
     jinvariant: bool = False
     zero_init_last: bool = False
 
@@ -395,7 +395,8 @@ class Config(_Section):
         ):
             raise ValueError(
                 "model.dc 'projection' keeps the measured entries exactly, which copies the "
-                "noise of noisy measurements; set model.dc: none"
+                "noise of noisy measurements; set model.dc: proximal (a learned partial step) "
+                "or none"
             )
         if self.data.source == "measurements" and self.physics is not None:
             raise ValueError(

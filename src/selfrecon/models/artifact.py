@@ -3,7 +3,9 @@ r"""``f(y) = DC(G(x₀(y)))``: a backbone applied to an initial reconstruction (
 ``x₀`` is the linear reconstruction ``A† y`` by default, or any classical solver of
 :mod:`selfrecon.models.solvers` (biharmonic inpainting, TV, SART, least squares), so a residual
 backbone starts where the classical method ends and learns only what it misses. The optional
-data-consistency step ``DC`` makes the output agree with noiseless measurements exactly.
+data-consistency step ``DC`` makes the output agree with noiseless measurements exactly
+(``"projection"``), or moves it a learned fraction of the way there for noisy ones
+(``"proximal"``).
 
 The backbone sees the network layout of :class:`~selfrecon.physics.Physics`: complex physics return
 ``2C`` real channels, so the backbone is built with ``2C`` channels.
@@ -11,6 +13,7 @@ The backbone sees the network layout of :class:`~selfrecon.physics.Physics`: com
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 
 from selfrecon.errors import ConfigError
@@ -18,7 +21,7 @@ from selfrecon.models.solvers import SOLVERS
 
 __all__ = ["ArtifactRemoval", "build_solver", "DC_MODES"]
 
-DC_MODES = ("none", "projection")
+DC_MODES = ("none", "projection", "proximal")
 
 
 def build_solver(spec: str | dict | nn.Module) -> nn.Module:
@@ -58,7 +61,19 @@ class ArtifactRemoval(nn.Module):
         null-space network of Schwab, Antholzer & Haltmeier, Inverse Problems 2019). Only for
         noiseless measurements (it copies noise otherwise) and operators whose pseudo-inverse is
         exact (``operator.exact_pinv``: inpainting, MRI, CS, single-pixel, denoising).
+        ``"proximal"`` is the relaxed projection ``x ↦ x + w A†(y − A x)``, ``w ∈ (0, 1)`` a
+        learned weight: for operators with orthonormal rows (``A Aᴴ = I``: masked orthonormal
+        FFT, inpainting) it is the proximal map of ``(μ/2)‖A·−y‖²`` with ``μ = w/(1 − w)``, the
+        data-consistency layer of MoDL (Aggarwal, Mani & Jacob, IEEE TMI 2019, eq. 9 in closed
+        form for Cartesian MRI). Noisy measurements are kept partly, as much as the loss finds
+        they are worth (SURE charges the copied noise through the divergence); noiseless ones
+        drive ``w → 1``.
     """
+
+    #: the weight is ``sigmoid(DC_GAIN · θ)``: Adam moves a parameter by about ``lr`` per step
+    #: whatever its gradient's scale, so a plain logit would need thousands of steps to cross
+    #: ``(−5, 5)``; with the gain it takes tens, at the run's learning rate.
+    DC_GAIN = 50.0
 
     def __init__(
         self, backbone: nn.Module, init: str | dict | nn.Module = "pinv", dc: str = "none"
@@ -69,6 +84,16 @@ class ArtifactRemoval(nn.Module):
         self.backbone = backbone
         self.initial = build_solver(init)
         self.dc = dc
+        if dc == "proximal":
+            #: ``w = sigmoid(DC_GAIN · dc_logit)``; starts at ``w = 1/2``
+            self.dc_logit = nn.Parameter(torch.zeros(()))
+
+    @property
+    def dc_weight(self) -> Tensor | None:
+        """The learned weight ``w`` of ``dc="proximal"`` (``None`` for the other modes)."""
+        if self.dc != "proximal":
+            return None
+        return torch.sigmoid(self.DC_GAIN * self.dc_logit)
 
     @property
     def init(self) -> str | dict:
@@ -82,21 +107,23 @@ class ArtifactRemoval(nn.Module):
         return self.initial(y, physics)
 
     def consistent(self, x: Tensor, y: Tensor, physics) -> Tensor:
-        """``x + A†(y − A x)`` (``dc="projection"``), else ``x``."""
+        """``x + A†(y − A x)`` (``dc="projection"``), ``x + w A†(y − A x)`` (``"proximal"``),
+        else ``x``."""
         if self.dc == "none":
             return x
         op = physics.operator
         if not getattr(op, "exact_pinv", False):
             raise ConfigError(
-                f"model.dc 'projection' needs an operator with an exact pseudo-inverse; "
+                f"model.dc '{self.dc}' needs an operator with an exact pseudo-inverse; "
                 f"{type(op).__name__}'s is not (use dc none)"
             )
-        if physics.noise is not None:
+        if self.dc == "projection" and physics.noise is not None:
             raise ConfigError(
                 "model.dc 'projection' keeps the measured entries exactly, which copies the "
-                "noise of noisy measurements; use dc none"
+                "noise of noisy measurements; use dc proximal (a learned partial step) or none"
             )
-        return x + physics.A_dagger(y - physics.A(x))
+        step = physics.A_dagger(y - physics.A(x))
+        return x + (step if self.dc == "projection" else self.dc_weight.to(x.dtype) * step)
 
     def forward(self, y: Tensor, physics) -> Tensor:
         return self.consistent(self.backbone(self.linear(y, physics)), y, physics)
