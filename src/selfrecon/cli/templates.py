@@ -222,13 +222,8 @@ _DOC = {
     ("model", "depth"): "resolution levels (UNet) / layers (DnCNN)",
     ("model", "init"): "what G sees: pinv (A†y) | adjoint (Aᵀy) | a classical reconstruction: "
     "biharmonic | tv | wavelet | sart | least_squares (name or {name, parameters})",
-    (
-        "model",
-        "dc",
-    ): (
-        "none | projection: keep noiseless measurements exactly (x + A†(y − Ax)) | "
-        "proximal: a learned step w ∈ (0, 1) towards them, for noisy ones"
-    ),
+    ("model", "dc"): "none | projection: keep noiseless measurements exactly (x + A†(y − Ax)) | "
+    "proximal: a learned step w ∈ (0, 1) towards them, for noisy ones",
     ("operator", "masks"): "distinct seeded masks the measurements cycle through (1 = one fixed "
     "mask; MOI/MO-EI use them as their operators)",
     ("operator", "coils"): "receive coils (birdcage sensitivities)",

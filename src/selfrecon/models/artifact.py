@@ -64,8 +64,8 @@ class ArtifactRemoval(nn.Module):
         ``"proximal"`` is the relaxed projection ``x ↦ x + w A†(y − A x)``, ``w ∈ (0, 1)`` a
         learned weight: for operators with orthonormal rows (``A Aᴴ = I``: masked orthonormal
         FFT, inpainting) it is the proximal map of ``(μ/2)‖A·−y‖²`` with ``μ = w/(1 − w)``, the
-        data-consistency layer of MoDL (Aggarwal, Mani & Jacob, IEEE TMI 2019, eq. 9 in closed
-        form for Cartesian MRI). Noisy measurements are kept partly, as much as the loss finds
+        data-consistency layer of MoDL (Aggarwal, Mani & Jacob, IEEE TMI 2019), in its closed form
+        for Cartesian MRI. Noisy measurements are kept partly, as much as the loss finds
         they are worth (SURE charges the copied noise through the divergence); noiseless ones
         drive ``w → 1``.
     """
@@ -123,7 +123,8 @@ class ArtifactRemoval(nn.Module):
                 "noise of noisy measurements; use dc proximal (a learned partial step) or none"
             )
         step = physics.A_dagger(y - physics.A(x))
-        return x + (step if self.dc == "projection" else self.dc_weight.to(x.dtype) * step)
+        w = self.dc_weight  # None for "projection": the whole step
+        return x + (step if w is None else w.to(x.dtype) * step)
 
     def forward(self, y: Tensor, physics) -> Tensor:
         return self.consistent(self.backbone(self.linear(y, physics)), y, physics)
