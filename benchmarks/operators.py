@@ -109,7 +109,7 @@ def main() -> None:
         print(f"deepinv not importable ({type(e).__name__}); peer row skipped")
     else:
         peer = PeerTomography(angles=50, img_width=128, circle=False, device="cpu")
-        peer_rate = throughput(lambda: peer.A_adjoint(peer.A(x_ct)), b, max(3, r // 3), warmup=1)
+        peer_rate = throughput(lambda: peer.A.adjoint(peer.A(x_ct)), b, max(3, r // 3), warmup=1)
         rows.append(
             (
                 f"deepinv {deepinv.__version__} Tomography 128², 50 views",

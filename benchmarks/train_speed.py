@@ -150,7 +150,7 @@ def deepinv_step(x: torch.Tensor):
             self.backbone = UNet(1, width=16, depth=4)
 
         def forward(self, y, physics, **kwargs):
-            return self.backbone(physics.A_adjoint(y))
+            return self.backbone(physics.A.adjoint(y))
 
     torch.manual_seed(0)
     mask = (torch.rand(1, 32, 32, generator=torch.Generator().manual_seed(1)) < 0.5).float()

@@ -69,7 +69,7 @@ def _same_physics(p, q, size=8):
     x = p.prepare_image(torch.rand((2, 1, size, size), generator=g))
     y = p.A(x)
     assert torch.equal(y, q.A(x))
-    assert torch.equal(p.A_adjoint(y), q.A_adjoint(y))
+    assert torch.equal(p.A.adjoint(y), q.A.adjoint(y))
     assert (p.noise is None) == (q.noise is None)
     if p.noise is not None:
         assert p.noise.spec() == q.noise.spec()

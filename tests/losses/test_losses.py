@@ -10,6 +10,7 @@ from selfrecon.losses import (
     MOILoss,
     Noise2SelfLoss,
     REILoss,
+    Step,
     SupervisedLoss,
     SurePoissonGaussian,
 )
@@ -36,12 +37,12 @@ class Tiny(nn.Module):
         )
 
     def forward(self, y, physics):
-        z = physics.A_dagger(y)
+        z = physics.A.pinv(y)
         return z + self.net(z)
 
 
 def pinv_model(y, physics):
-    return physics.A_dagger(y)
+    return physics.A.pinv(y)
 
 
 def lowpass_projection(n=8, keep=2):
@@ -58,17 +59,18 @@ def test_mc_and_supervised_values(rng):
     x = torch.rand(2, 1, 8, 8, generator=rng)
     y = physics.measure(x)
     xh = torch.rand(2, 1, 8, 8, generator=rng)
-    out = MCLoss()(y, xh, physics, pinv_model)
+    out = MCLoss()(Step(y, physics, pinv_model, x_hat=xh))
     assert torch.allclose(out["mc"], ((physics.A(xh) - y) ** 2).mean())
-    assert float(MCLoss()(y, physics.A_dagger(y), physics, pinv_model)["mc"]) == 0.0
-    out = SupervisedLoss()(y, None, physics, pinv_model, x=x)
-    assert torch.allclose(out["sup"], ((y - x) ** 2).mean()) and torch.equal(out["x_hat"], y)
+    assert float(MCLoss()(Step(y, physics, pinv_model, x_hat=physics.A.pinv(y)))["mc"]) == 0.0
+    step = Step(y, physics, pinv_model, x=x)
+    out = SupervisedLoss()(step)
+    assert torch.allclose(out["sup"], ((y - x) ** 2).mean()) and torch.equal(step.x_hat, y)
     with pytest.raises(ValueError, match="pass x="):
-        SupervisedLoss()(y, xh, physics, pinv_model)
+        SupervisedLoss()(Step(y, physics, pinv_model, x_hat=xh))
     with pytest.raises(ValueError, match="prepare_image"):
-        SupervisedLoss()(y, xh, physics, pinv_model, x=x[:, :, :4])
+        SupervisedLoss()(Step(y, physics, pinv_model, x=x[:, :, :4], x_hat=xh))
     with pytest.raises(ValueError, match="physics that produced y"):
-        MCLoss()(y[..., :4], xh, physics, pinv_model)
+        MCLoss()(Step(y[..., :4], physics, pinv_model, x_hat=xh))
 
 
 def test_sum_and_scale(rng):
@@ -78,12 +80,12 @@ def test_sum_and_scale(rng):
     xh = 0.5 * y
     mc, sup = MCLoss(), SupervisedLoss()
     both = 2.0 * (mc + sup) + mc * 3.0
-    out = both(y, xh, physics, pinv_model, x=x)
+    out = both(Step(y, physics, pinv_model, x=x, x_hat=xh))
     assert set(out) == {"mc", "sup", "mc_2"}
-    assert torch.allclose(out["mc"], 2 * mc(y, xh, physics, pinv_model)["mc"])
-    assert torch.allclose(out["mc_2"], 3 * mc(y, xh, physics, pinv_model)["mc"])
-    assert torch.allclose(out["sup"], 2 * sup(y, xh, physics, pinv_model, x=x)["sup"])
-    # x_hat=None: one computing part supplies x_hat to all parts, which is returned once
+    assert torch.allclose(out["mc"], 2 * mc(Step(y, physics, pinv_model, x_hat=xh))["mc"])
+    assert torch.allclose(out["mc_2"], 3 * mc(Step(y, physics, pinv_model, x_hat=xh))["mc"])
+    assert torch.allclose(out["sup"], 2 * sup(Step(y, physics, pinv_model, x=x, x_hat=xh))["sup"])
+    # no x_hat yet: the part that joins the x_hat pass runs first and all parts share its x_hat
     calls = []
 
     def model(t, p):
@@ -91,10 +93,13 @@ def test_sum_and_scale(rng):
         return 0.5 * t
 
     loss = MCLoss() + SURE()
-    assert loss.computes_x_hat and not MCLoss().computes_x_hat
-    out = loss(y, None, physics, model, rng)
-    assert calls == [4] and torch.allclose(out["x_hat"], xh) and set(out) == {"mc", "sure", "x_hat"}
-    assert torch.allclose(out["mc"], mc(y, xh, physics, pinv_model)["mc"])
+    assert loss.joins_x_hat_pass and not MCLoss().joins_x_hat_pass
+    assert loss.risk_terms == ("sure",) and (2.0 * loss).risk_terms == ("sure",)
+    step = Step(y, physics, model, rng)
+    out = loss(step)
+    assert calls == [4] and step.passes == 1 and torch.allclose(step.x_hat, xh)
+    assert list(out) == ["mc", "sure"]  # reported in the order of the sum
+    assert torch.allclose(out["mc"], mc(Step(y, physics, pinv_model, x_hat=xh))["mc"])
 
 
 def test_ei_zero_for_equivariant_consistent_reconstruction():
@@ -104,18 +109,18 @@ def test_ei_zero_for_equivariant_consistent_reconstruction():
     y = yp = physics.measure(torch.rand(4, 1, 8, 8, generator=g))
 
     def f(t, p):
-        return p.A_adjoint(t)
+        return p.A.adjoint(t)
 
     for group in (Shift(), Rotate90()):
-        out = (MCLoss() + EILoss(group, n_trans=2))(y, None, physics, f, g)
+        out = (MCLoss() + EILoss(group, n_trans=2))(Step(y, physics, f, g))
         assert float(out["ei"]) < 1e-10 and float(out["mc"]) < 1e-10
     # an operator that does not commute with the group: EI is positive
     inp = Physics(Inpainting(rate=0.5, img_shape=(8, 8), generator=g))
     y = inp.measure(torch.rand(4, 1, 8, 8, generator=g))
-    out = (MCLoss() + EILoss(Shift()))(y, None, inp, pinv_model, g)
+    out = (MCLoss() + EILoss(Shift()))(Step(y, inp, pinv_model, g))
     assert float(out["mc"]) == 0.0 and float(out["ei"]) > 1e-3
     # and an equivariant but scaled (inconsistent) reconstruction is penalised too
-    out = EILoss(Shift())(yp, None, physics, lambda t, p: 0.5 * p.A_adjoint(t) + 0.1, g)
+    out = EILoss(Shift())(Step(yp, physics, lambda t, p: 0.5 * p.A.adjoint(t) + 0.1, g))
     assert float(out["ei"]) > 1e-4
 
 
@@ -124,17 +129,17 @@ def test_ei_and_rei_pass_counts(rng):
 
     def model(t, p):
         calls.append(t.shape[0])
-        return p.A_dagger(t)
+        return p.A.pinv(t)
 
     physics = Physics(Denoising(), GaussianNoise(0.1))
     y = torch.rand(3, 1, 8, 8, generator=rng)
-    EILoss(Shift(), n_trans=2)(y, None, physics, model, rng)
+    EILoss(Shift(), n_trans=2)(Step(y, physics, model, rng))
     assert calls == [3, 6]
     calls.clear()
-    out = REILoss(Shift(), n_trans=2)(y, None, physics, model, rng)
-    assert calls == [6, 6] and set(out) == {"sure", "rei", "x_hat"}
+    out = REILoss(Shift(), n_trans=2)(Step(y, physics, model, rng))
+    assert calls == [6, 6] and set(out) == {"sure", "rei"}
     calls.clear()
-    REILoss("rotate90")(y, None, Physics(Denoising(), PoissonGaussianNoise(0.1, 0.1)), model, rng)
+    REILoss("rotate90")(Step(y, Physics(Denoising(), PoissonGaussianNoise(0.1, 0.1)), model, rng))
     assert calls == [12, 3]
 
 
@@ -142,9 +147,9 @@ def test_rei_uses_fresh_noise(rng):
     """Robust EI re-measures T_g x̂ with fresh noise: even a perfect identity model pays ≈ σ²."""
     physics = Physics(Denoising(), GaussianNoise(0.2))
     y = torch.rand(8, 1, 16, 16, generator=rng)
-    out = REILoss(Shift())(y, None, physics, pinv_model, rng)
+    out = REILoss(Shift())(Step(y, physics, pinv_model, rng))
     assert float(out["rei"]) == pytest.approx(0.04, rel=0.15)
-    assert float(EILoss(Shift())(y, None, physics, pinv_model, rng)["ei"]) == 0.0
+    assert float(EILoss(Shift())(Step(y, physics, pinv_model, rng))["ei"]) == 0.0
 
 
 def test_seeded_losses_reproduce(rng):
@@ -152,9 +157,9 @@ def test_seeded_losses_reproduce(rng):
     y = torch.rand(2, 1, 8, 8, generator=rng)
     model = Tiny()
     for loss in (REILoss(Rotate90()), Noise2SelfLoss(), EILoss(Shift())):
-        a = loss(y, None, physics, model, torch.Generator().manual_seed(1))
-        b = loss(y, None, physics, model, torch.Generator().manual_seed(1))
-        c = loss(y, None, physics, model, torch.Generator().manual_seed(2))
+        a = loss(Step(y, physics, model, torch.Generator().manual_seed(1)))
+        b = loss(Step(y, physics, model, torch.Generator().manual_seed(1)))
+        c = loss(Step(y, physics, model, torch.Generator().manual_seed(2)))
         key = [k for k in a if k != "x_hat"][-1]
         assert torch.equal(a[key], b[key]) and not torch.equal(a[key], c[key])
 
@@ -163,10 +168,10 @@ def test_moi(rng):
     ops = [Inpainting(rate=0.6, img_shape=(8, 8), generator=rng) for _ in range(3)]
     physics = Physics(ops[0])
     y = physics.measure(torch.rand(6, 1, 8, 8, generator=rng))
-    out = MOILoss(ops)(y, None, physics, pinv_model, rng)
+    out = MOILoss(ops)(Step(y, physics, pinv_model, rng))
     # f = A†: x̂ = M0 y, f(A_g x̂) = M_g M0 y, so the loss is the energy lost by the other masks
     assert float(out["moi"]) > 0
-    same = MOILoss([ops[0]])(y, None, physics, pinv_model, rng)
+    same = MOILoss([ops[0]])(Step(y, physics, pinv_model, rng))
     assert float(same["moi"]) == 0.0
     with pytest.raises(ValueError, match="non-empty"):
         MOILoss([])
@@ -193,19 +198,19 @@ def test_noise2self_training_pass_is_j_invariant(rng):
     y = torch.rand(4, 3, 9, 9, generator=rng)
     idx = GridMasker(3).sample_index(4, torch.Generator().manual_seed(8))
     _, mask = GridMasker(3).apply_batch(y, idx)
-    base = loss(y, None, physics, model, torch.Generator().manual_seed(8))["n2s"]
+    base = loss(Step(y, physics, model, torch.Generator().manual_seed(8)))["n2s"]
     out0 = seen["out"].detach().clone()
     y2 = y + 3.0 * mask * torch.rand(y.shape, generator=rng)  # change masked pixels only
-    pert = loss(y2, None, physics, model, torch.Generator().manual_seed(8))["n2s"]
+    pert = loss(Step(y2, physics, model, torch.Generator().manual_seed(8)))["n2s"]
     assert torch.allclose(seen["out"] * mask, out0 * mask, atol=1e-6)  # masked outputs unchanged
     assert float(pert.detach()) > float(base.detach())  # the targets changed, so the loss sees it
     # the loss is read on masked pixels only: changing unmasked outputs does not matter
-    model2 = lambda t, p: p.A_dagger(t) + (1 - mask) * 100.0  # noqa: E731
-    a = loss(y, None, physics, model2, torch.Generator().manual_seed(8))["n2s"]
-    b = loss(y, None, physics, pinv_model, torch.Generator().manual_seed(8))["n2s"]
+    model2 = lambda t, p: p.A.pinv(t) + (1 - mask) * 100.0  # noqa: E731
+    a = loss(Step(y, physics, model2, torch.Generator().manual_seed(8)))["n2s"]
+    b = loss(Step(y, physics, pinv_model, torch.Generator().manual_seed(8)))["n2s"]
     assert torch.allclose(a, b)
     with pytest.raises(ValueError, match="real images"):
-        loss(torch.rand(2, 16, generator=rng), None, physics, pinv_model)
+        loss(Step(torch.rand(2, 16, generator=rng), physics, pinv_model))
 
 
 def _loss_cases(g):
@@ -237,7 +242,7 @@ def test_gradients_flow_and_training_reduces_loss(case):
     model = Tiny()
 
     def total(seed):
-        terms = loss(y, None, physics, model, torch.Generator().manual_seed(seed), x=x)
+        terms = loss(Step(y, physics, model, torch.Generator().manual_seed(seed), x=x))
         terms.pop("x_hat", None)
         return sum(terms.values())
 

@@ -4,7 +4,14 @@ import pytest
 import torch
 
 import selfrecon.losses.sure as sure_mod
-from selfrecon.losses import SURE, SureGaussian, SurePoisson, SurePoissonGaussian, skewed_probe
+from selfrecon.losses import (
+    SURE,
+    Step,
+    SureGaussian,
+    SurePoisson,
+    SurePoissonGaussian,
+    skewed_probe,
+)
 from selfrecon.physics import (
     Denoising,
     GaussianNoise,
@@ -22,7 +29,7 @@ def soft_threshold(lam):
     """A fixed nonlinear reconstruction: soft-thresholding of A† y."""
 
     def f(y, physics):
-        z = physics.A_dagger(y)
+        z = physics.A.pinv(y)
         return torch.sign(z) * torch.clamp(z.abs() - lam, min=0)
 
     return f
@@ -33,7 +40,8 @@ def z_stat(physics, x, f, seed, estimator, n=N_DRAWS):
     g = torch.Generator().manual_seed(seed)
     xs = x.expand(n, *x.shape[1:])
     y = physics.measure(xs, g)
-    est, x_hat = estimator.estimate(y, physics, f, g)
+    step = Step(y, physics, f, g)
+    est, x_hat = estimator.estimate(step), step.x_hat
     err = physics.A(x_hat) - physics.A(xs)
     err = torch.view_as_real(err) if err.is_complex() else err
     true = err.pow(2).flatten(1).mean(1)
@@ -99,12 +107,13 @@ def test_sure_with_per_sample_noise_levels(float64):
         physics = Physics(Denoising(), noise)
         g = torch.Generator().manual_seed(5)
         y = physics.measure(x.expand(n, -1, -1, -1), g)
-        est, xh = SURE(tau=1e-3).estimate(y, physics, soft_threshold(0.05), g)
+        step = Step(y, physics, soft_threshold(0.05), g)
+        est, xh = SURE(tau=1e-3).estimate(step), step.x_hat
         d = est - (xh - x).pow(2).flatten(1).mean(1)
         assert abs(_z(d[: n // 2])) < 3 and abs(_z(d[n // 2 :])) < 3
         # one scalar level for all images is detectably biased on the low-noise half
         scalar = Physics(Denoising(), type(noise)(**{k: 0.11 for k in noise.spec() if k != "name"}))
-        est_wrong, _ = SURE(tau=1e-3).estimate(y, scalar, soft_threshold(0.05), g)
+        est_wrong = SURE(tau=1e-3).estimate(Step(y, scalar, soft_threshold(0.05), g))
         d_wrong = est_wrong - (xh - x).pow(2).flatten(1).mean(1)
         assert abs(_z(d_wrong[: n // 2])) > 5
 
@@ -157,7 +166,7 @@ def test_complex_gaussian_sure(float64):
     y = physics.measure(x.expand(4, -1, -1, -1), torch.Generator().manual_seed(0))
     with pytest.raises(ValueError, match="complex"):
         Physics(Fourier(), PoissonNoise(0.1))  # building is fine ...
-        SurePoisson()(y, None, Physics(Fourier(), PoissonNoise(0.1)), soft_threshold(0.05))
+        SurePoisson()(Step(y, Physics(Fourier(), PoissonNoise(0.1)), soft_threshold(0.05)))
 
 
 def _counting_model():
@@ -166,12 +175,12 @@ def _counting_model():
 
     def model(y, physics):
         calls.append(y.shape[0])
-        return physics.A_dagger(y) * 0.9
+        return physics.A.pinv(y) * 0.9
 
     return calls, model
 
 
-def test_one_batched_pass_and_x_hat_returned(rng):
+def test_one_batched_pass_computes_x_hat(rng):
     calls, model = _counting_model()
     y = torch.rand(3, 1, 8, 8, generator=rng)
     for noise, batch in (
@@ -180,12 +189,14 @@ def test_one_batched_pass_and_x_hat_returned(rng):
         (PoissonGaussianNoise(0.1, 0.1), 12),
     ):
         calls.clear()
-        out = SURE()(y, None, Physics(Denoising(), noise), model, rng)
-        assert calls == [batch]
-        assert torch.allclose(out["x_hat"], 0.9 * y) and out["sure"].dim() == 0
+        step = Step(y, Physics(Denoising(), noise), model, rng)
+        out = SURE()(step)
+        assert calls == [batch] and step.passes == 1
+        assert torch.allclose(step.x_hat, 0.9 * y) and out["sure"].dim() == 0
+        assert calls == [batch]  # x_hat came from the probes' pass
         calls.clear()
-        out = SURE()(y, 0.9 * y, Physics(Denoising(), noise), model, rng)
-        assert calls == [batch - 3] and "x_hat" not in out
+        out = SURE()(Step(y, Physics(Denoising(), noise), model, rng, x_hat=0.9 * y))
+        assert calls == [batch - 3] and list(out) == ["sure"]
 
 
 def test_per_sample_masks_evaluated_copy_by_copy(rng):
@@ -195,10 +206,10 @@ def test_per_sample_masks_evaluated_copy_by_copy(rng):
 
     def model(y, p):
         calls.append(y.shape[0])
-        return p.A_dagger(y)
+        return p.A.pinv(y)
 
     y = physics.measure(torch.rand(4, 1, 8, 8, generator=rng), rng)
-    out = SURE()(y, None, physics, model, rng)
+    out = SURE()(Step(y, physics, model, rng))
     assert calls == [4, 4] and torch.isfinite(out["sure"])
 
 
@@ -209,9 +220,9 @@ def test_sure_errors(rng):
         return y
 
     with pytest.raises(ValueError, match="set physics.noise"):
-        SURE()(y, None, Physics(Denoising()), f)
+        SURE()(Step(y, Physics(Denoising()), f))
     with pytest.raises(ValueError, match="use SURE"):
-        SureGaussian()(y, None, Physics(Denoising(), PoissonNoise(0.1)), f)
+        SureGaussian()(Step(y, Physics(Denoising(), PoissonNoise(0.1)), f))
     with pytest.raises(ValueError, match="positive"):
         SURE(tau=0)
 
@@ -231,9 +242,9 @@ def test_probing_a_subset_stays_unbiased(op, noise, float64):
     # a quarter of the images differ from the unprobed value fit − const; the others equal it
     g = torch.Generator().manual_seed(12)
     y = physics.measure(x.expand(1024, *x.shape[1:]), g)
-    full = cls(1e-3).estimate(y, physics, f, torch.Generator().manual_seed(0))[0]
+    full = cls(1e-3).estimate(Step(y, physics, f, torch.Generator().manual_seed(0)))
     est_fn.eval()
-    all_probed = est_fn.estimate(y, physics, f, torch.Generator().manual_seed(0))[0]
+    all_probed = est_fn.estimate(Step(y, physics, f, torch.Generator().manual_seed(0)))
     assert torch.equal(all_probed, full)
 
 
@@ -247,12 +258,13 @@ def test_probe_fraction_shrinks_the_batched_pass(rng):
     ):
         calls.clear()
         loss = SURE(probe_fraction=0.25)
-        out = loss(y, None, Physics(Denoising(), noise), model, rng)
+        step = Step(y, Physics(Denoising(), noise), model, rng)
+        out = loss(step)
         assert calls == [batch] and torch.isfinite(out["sure"])
-        assert torch.allclose(out["x_hat"], 0.9 * y)
+        assert torch.allclose(step.x_hat, 0.9 * y)
         calls.clear()
         loss.eval()
-        loss(y, None, Physics(Denoising(), noise), model, rng)
+        loss(Step(y, Physics(Denoising(), noise), model, rng))
         assert calls == [8 * (batch - 8) // 2 + 8]
     with pytest.raises(ValueError, match="probe_fraction"):
         SURE(probe_fraction=0)

@@ -54,7 +54,7 @@ def test_per_sample_physics_is_evaluated_phase_by_phase(rng):
 
     def model(t, p):
         calls.append(t.shape[0])
-        return p.A_dagger(t)
+        return p.A.pinv(t)
 
     out = JInvariant(model, width=2)(
         physics.measure(torch.rand(3, 1, 8, 8, generator=rng)), physics

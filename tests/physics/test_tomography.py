@@ -189,11 +189,11 @@ def test_lowdose_linearize_is_finite_and_inverts(rng):
     lin = phys.linearize(y)
     assert bool(torch.isfinite(lin).all())
     assert float(lin.max()) == pytest.approx(math.log(1e5))
-    # A_dagger reconstructs in image units; A_adjoint is (μA)ᵀ of the linearised data
-    rec = phys.A_dagger(phys.A(x))
+    # A.pinv reconstructs in image units; A.H is (μA)ᵀ of the linearised data
+    rec = phys.A.pinv(phys.A(x))
     assert _psnr(rec, x) > 20
     assert torch.allclose(
-        phys.A_adjoint(phys.A(x)), phys.mu * phys.operator.adjoint(line), rtol=1e-3
+        phys.A.adjoint(phys.A(x)), phys.mu * phys.operator.adjoint(line), rtol=1e-3
     )
 
 

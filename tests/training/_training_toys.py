@@ -77,9 +77,9 @@ class NaNAfter(nn.Module):
         super().__init__()
         self.n, self.calls = n, 0
 
-    def forward(self, y, x_hat, physics, model, generator=None, **kwargs):
+    def forward(self, step):
         self.calls += 1
-        mc = F.mse_loss(physics.A(x_hat), y)
+        mc = F.mse_loss(step.physics.A(step.x_hat), step.y)
         return {"mc": mc * float("nan") if self.calls > self.n else mc}
 
 

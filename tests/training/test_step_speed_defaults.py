@@ -7,7 +7,7 @@ import torch
 from _training_toys import DictSet, inpainting, small_model, smooth_images
 
 from selfrecon.groups import Shift
-from selfrecon.losses import EILoss, MCLoss
+from selfrecon.losses import EILoss, MCLoss, Step
 from selfrecon.training import Trainer
 
 
@@ -38,7 +38,7 @@ def test_trainer_step_matches_plain_adam_step(tmp_path):
     values = trainer._train_step(batch)
 
     opt = torch.optim.Adam(reference.parameters(), lr=1e-2, foreach=False)  # for-loop Adam
-    terms = loss(data.y, reference(data.y, physics), physics, reference, gen)
+    terms = loss(Step(data.y, physics, reference, gen))
     total = sum(terms.values())
     total.backward()
     opt.step()

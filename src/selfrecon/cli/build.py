@@ -15,7 +15,6 @@ from torch.utils.data import Dataset, Subset
 
 from selfrecon.cli.config import MULTI_OPERATOR_METHODS, Config
 from selfrecon.errors import ConfigError, DataError
-from selfrecon.training import Trainer
 
 __all__ = [
     "Experiment",
@@ -24,7 +23,6 @@ __all__ = [
     "build_model",
     "build_loss",
     "build_group",
-    "RunTrainer",
     "RUN_META",
 ]
 
@@ -175,7 +173,7 @@ def _network_channels(physics, dataset: Dataset) -> int:
         if "params" in item
         else physics
     )
-    return int(p.A_dagger(y).shape[1])
+    return int(p.A.pinv(y).shape[1])
 
 
 def build_experiment(cfg: Config) -> Experiment:
@@ -334,56 +332,9 @@ def build_loss(cfg: Config, exp: Experiment) -> nn.Module:
             f"inpainting); these have shape {tuple(y.shape)}. Use rei or sure"
         )
 
-    def rei():  # SURE matched to the noise + robust EI (Chen et al., CVPR 2022)
-        return L.REILoss(
-            build_group(cfg),
-            lc.weight,
-            lc.n_trans,
-            lc.sure_weight,
-            lc.tau,
-            probe_fraction=lc.probe_fraction,
-        )
-
-    if method == "mc":
-        return L.MCLoss(lc.mc_weight)
-    if method == "ei":
-        return L.MCLoss(lc.mc_weight) + L.EILoss(build_group(cfg), lc.weight, lc.n_trans)
-    if method == "rei":
-        return rei()
-    if method == "sure":
-        return L.SURE(tau=lc.tau, weight=lc.sure_weight, probe_fraction=lc.probe_fraction)
-    if method == "n2s":
-        return L.Noise2SelfLoss(lc.width, lc.mode, lc.weight)
-    if method == "moi":
-        return L.MCLoss(lc.mc_weight) + L.MOILoss(exp.physics_list, lc.weight, noisy=noisy)
-    if method == "moei":  # MOI + EI (Tachella et al. 2022 + Chen et al. 2021; SSIBench's MO-EI)
-        return (
-            L.MCLoss(lc.mc_weight)
-            + L.MOILoss(exp.physics_list, lc.moi_weight)
-            + L.EILoss(build_group(cfg), lc.weight, lc.n_trans)
-        )
-    if method == "morei":  # robust MO-EI: SURE + robust EI + MOI re-measured with fresh noise
-        return rei() + L.MOILoss(exp.physics_list, lc.moi_weight, noisy=True)
-    return L.SupervisedLoss(lc.weight)
-
-
-# -- the Trainer, writing the CLI's config into the run folder ----------------------------------
-class RunTrainer(Trainer):
-    """A :class:`~selfrecon.training.Trainer` whose run folder also holds ``run.pt``.
-
-    ``config.yaml`` is the resolved CLI config (``resolved_config``, re-runnable with
-    ``selfrecon train``) and ``spec.yaml`` the Trainer's description of the objects; ``run.pt``
-    holds the physics and model specs that ``eval``/``predict`` rebuild from.
-    """
-
-    def __init__(self, *args, resolved: dict, meta: dict, **kwargs):
-        super().__init__(*args, resolved_config=resolved, **kwargs)
-        self._meta = meta
-
-    def _prepare_run_dir(self) -> None:
-        super()._prepare_run_dir()
-        if self.dist.is_main:
-            torch.save(self._meta, self.run_dir / RUN_META)
+    spec = lc.model_dump(exclude={"operators"})
+    spec["noisy"] = noisy
+    return L.build_loss(spec, physics_list=exp.physics_list)
 
 
 def run_meta(exp: Experiment, model: nn.Module) -> dict:

@@ -16,13 +16,11 @@ import time
 from pathlib import Path
 
 import torch
-from torch.utils.data import DataLoader
 
 from selfrecon.cli.bench import cmd_bench  # noqa: F401 - dispatched by name from main
 from selfrecon.cli.build import (
     RUN_META,
     Experiment,
-    RunTrainer,
     build_experiment,
     build_group,
     build_loss,
@@ -33,7 +31,10 @@ from selfrecon.cli.build import (
 )
 from selfrecon.cli.config import GROUP_METHODS, Config, load_config, validate_config
 from selfrecon.errors import ConfigError, DataError
-from selfrecon.training.evaluation import batch_physics, evaluate
+from selfrecon.training import Trainer
+from selfrecon.training.evaluation import dry_run as library_dry_run
+from selfrecon.training.evaluation import evaluate, predict
+from selfrecon.training.run_folder import RunFolder, is_run_folder
 
 _STATE: dict = {"run": None}
 
@@ -57,40 +58,12 @@ def interrupt_message() -> str:
 # -- helpers ------------------------------------------------------------------------------------
 def _is_run(p: Path) -> bool:
     """A folder selfrecon trained into (replaceable with overwrite), not just one with a config."""
-    return (p / RUN_META).is_file() or (
-        (p / "env.json").is_file() and (p / "metrics.csv").is_file()
-    )
-
-
-def _collate(items: list[dict]) -> dict:
-    from torch.utils.data import default_collate
-
-    return default_collate(items)
-
-
-def _unpack(batch: dict, physics):
-    return batch_physics(batch, physics)
+    return (p / RUN_META).is_file() or is_run_folder(p)
 
 
 def dry_run(exp: Experiment, model, loss) -> dict:
-    """One loss evaluation on ≤ 2 training items: shape/config problems surface before a run."""
-    items = [exp.train[i] for i in range(min(2, len(exp.train)))]
-    y, x, physics = _unpack(_collate(items), exp.physics)
-    g = torch.Generator().manual_seed(0)
-    was = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            extras = {"x": x} if x is not None else {}
-            if getattr(loss, "computes_x_hat", False):
-                terms = dict(loss(y, None, physics, model, generator=g, **extras))
-                terms.pop("x_hat", None)
-            else:
-                x_hat = model(y, physics)
-                terms = dict(loss(y, x_hat, physics, model, generator=g, **extras))
-    finally:
-        model.train(was)
-    return {k: float(v) for k, v in terms.items()}
+    """The library's dry run on the training set: one loss evaluation on ≤ 2 items."""
+    return library_dry_run(model, loss, exp.physics, exp.train)
 
 
 def _describe_physics(physics) -> str:
@@ -286,44 +259,21 @@ def cmd_simulate(args) -> int:
 
 
 # -- train --------------------------------------------------------------------------------------
-def _prepare_run_folder(cfg: Config, resume: bool) -> Path:
-    run = Path(cfg.output.dir)
-    if _rank() != 0:
-        return run
-    if resume:
-        if not (run / "checkpoints" / "last.pt").is_file():
-            raise ConfigError(
-                f"{run} has no checkpoints/last.pt to resume from; start a new run without --resume"
-            )
-        return run
-    if run.exists() and not run.is_dir():
-        raise ConfigError(f"output.dir {run} is a file; choose a folder for the run")
-    if run.is_dir() and any(run.iterdir()):
-        if not _is_run(run):
-            raise ConfigError(
-                f"output.dir {run} is a non-empty folder that is not a selfrecon run; choose "
-                "another output.dir"
-            )
-        if not cfg.output.overwrite:
-            raise ConfigError(
-                f"run folder {run} already holds a run; continue it with `selfrecon train --resume "
-                f"{run}`, replace it with --set output.overwrite=true, or set output.dir"
-            )
-    return run
-
-
 def run_training(cfg: Config, resolved: dict, resume: bool = False, quiet: bool = False):
     """Build, dry-run, then train; returns ``(trainer, summary, experiment)``."""
-    run = _prepare_run_folder(cfg, resume)
+    run = Path(cfg.output.dir)
+    if resume and _rank() == 0 and not (run / "checkpoints" / "last.pt").is_file():
+        raise ConfigError(
+            f"{run} has no checkpoints/last.pt to resume from; start a new run without --resume"
+        )
     exp, model, loss = _build_all(cfg)
     dry_run(exp, model, loss)
+    folder = RunFolder(run, _rank() == 0)
+    folder.claim(resume=resume, overwrite=cfg.output.overwrite)  # the library's one policy
     tc = cfg.train.model_dump()
-    tc["resume"] = bool(resume)
-    created = not run.exists()
-    if _rank() == 0 and not resume and run.is_dir() and cfg.output.overwrite and _is_run(run):
-        shutil.rmtree(run)
-        created = True
-    trainer = RunTrainer(
+    tc.update(resume=bool(resume), overwrite=False)  # claimed above: the folder is this run's
+    meta = run_meta(exp, model)
+    trainer = Trainer(
         model,
         loss,
         exp.physics,
@@ -331,8 +281,8 @@ def run_training(cfg: Config, resolved: dict, resume: bool = False, quiet: bool 
         val=exp.val,
         config=tc,
         run_dir=run,
-        resolved=resolved,
-        meta=run_meta(exp, model),
+        resolved_config=resolved,
+        extra_files={RUN_META: lambda path: torch.save(meta, path)},
     )
     _STATE["run"] = str(run)
     t0 = time.perf_counter()
@@ -341,8 +291,7 @@ def run_training(cfg: Config, resolved: dict, resume: bool = False, quiet: bool 
     except KeyboardInterrupt:
         raise
     except BaseException:
-        if _rank() == 0 and created and not (run / "checkpoints" / "last.pt").is_file():
-            shutil.rmtree(run, ignore_errors=True)
+        folder.discard_if_empty_run()
         raise
     summary.seconds = time.perf_counter() - t0  # type: ignore[attr-defined]
     return trainer, summary, exp
@@ -526,20 +475,15 @@ def cmd_predict(args) -> int:
     written: list[Path] = []
     try:
         out.mkdir(parents=True, exist_ok=True)
-        i = 0
-        with torch.no_grad():
-            for batch in DataLoader(ds, batch_size=args.batch_size, shuffle=False):
-                y, _, p = _unpack(batch, physics)
-                x_hat = p.display(net(y, p)).float().cpu()
-                for b in range(x_hat.shape[0]):
-                    npy, png = targets[i]
-                    tmp = npy.with_name(f".{npy.name}.tmp.npy")
-                    np.save(tmp, x_hat[b].numpy())
-                    os.replace(tmp, npy)
-                    written.append(npy)
-                    write_image(png, x_hat[b], overwrite=True)
-                    written.append(png)
-                    i += 1
+        for (npy, png), (_, x_hat) in zip(
+            targets, predict(net, physics, ds, args.batch_size), strict=True
+        ):
+            tmp = npy.with_name(f".{npy.name}.tmp.npy")
+            np.save(tmp, x_hat.float().numpy())
+            os.replace(tmp, npy)
+            written.append(npy)
+            write_image(png, x_hat.float(), overwrite=True)
+            written.append(png)
     except BaseException:
         for f in written:
             f.unlink(missing_ok=True)

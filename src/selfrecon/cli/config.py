@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from selfrecon.errors import ConfigError
+from selfrecon.losses.build import METHODS as LOSS_METHODS
 
 __all__ = [
     "Config",
@@ -36,7 +37,7 @@ __all__ = [
 # that validating a config does not import torch
 BUILTIN_NAMES = ("natural", "mnist", "usps-like", "brain-mri", "ellipses", "shepp-logan", "ct-real")
 GROUP_NAMES = ("shift", "rotate90", "flip", "rotate", "scale", "dihedral", "d4")
-METHODS = ("mc", "ei", "rei", "sure", "n2s", "moi", "moei", "morei", "supervised")
+METHODS = tuple(LOSS_METHODS)  # the library's recipes (selfrecon.losses.build_loss)
 #: methods whose loss uses loss.group (equivariance terms)
 GROUP_METHODS = ("ei", "rei", "moei", "morei")
 #: methods that re-measure with several operators (MOI terms)

@@ -471,7 +471,7 @@ def _check_fits(physics, y: np.ndarray, where) -> None:
             f"{shape_str(item[-2:])} per item; pass the mask used at acquisition"
         )
     try:
-        physics.A_adjoint(torch.from_numpy(np.ascontiguousarray(y[:1])))
+        physics.A.adjoint(torch.from_numpy(np.ascontiguousarray(y[:1])))
     except Exception as err:  # noqa: BLE001 - the operator's own shape message, made one line
         msg = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise DataError(

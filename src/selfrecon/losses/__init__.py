@@ -1,20 +1,22 @@
 """Objectives that need no ground truth: MC, SURE family, EI, REI, Noise2Self, MOI, supervised.
 
-Every loss is called ``loss(y, x_hat, physics, model, generator=None, **kwargs)`` and returns a
-dict of named scalar terms; ``x_hat=None`` lets the loss compute the reconstruction itself and
-return it under ``"x_hat"`` (see :mod:`selfrecon.losses.base` for the Trainer's calling pattern).
-Losses add (``MCLoss() + EILoss(Shift())``) and scale (``0.5 * loss``).
+Every loss is called ``loss(step)`` with the batch's :class:`Step` and returns a dict of named
+scalar terms (see :mod:`selfrecon.losses.step` and :mod:`selfrecon.losses.base`). Losses add
+(``MCLoss() + EILoss(Shift())``) and scale (``0.5 * loss``); :func:`build_loss` builds any
+training method from a spec.
 """
 
-from selfrecon.losses.base import XHAT, Loss, ScaledLoss, SumLoss
+from selfrecon.losses.base import Loss, ScaledLoss, SumLoss
+from selfrecon.losses.build import METHODS, build_loss
 from selfrecon.losses.ei import EILoss, MOILoss, REILoss
 from selfrecon.losses.masking import GridMasker
 from selfrecon.losses.mc import MCLoss, SupervisedLoss
 from selfrecon.losses.noise2self import Noise2SelfLoss
+from selfrecon.losses.step import Step
 from selfrecon.losses.sure import SURE, SureGaussian, SurePoisson, SurePoissonGaussian, skewed_probe
 
 __all__ = [
-    "XHAT",
+    "METHODS",
     "EILoss",
     "GridMasker",
     "Loss",
@@ -25,9 +27,11 @@ __all__ = [
     "SURE",
     "ScaledLoss",
     "SumLoss",
+    "Step",
     "SupervisedLoss",
     "SureGaussian",
     "SurePoisson",
     "SurePoissonGaussian",
+    "build_loss",
     "skewed_probe",
 ]

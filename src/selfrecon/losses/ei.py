@@ -6,8 +6,9 @@ import torch
 from torch import Tensor
 
 from selfrecon.groups.base import Group, build_group
-from selfrecon.losses._util import batched, mse
-from selfrecon.losses.base import XHAT, Loss, _x_hat
+from selfrecon.losses._util import mse
+from selfrecon.losses.base import Loss
+from selfrecon.losses.step import Step
 from selfrecon.losses.sure import SURE
 
 __all__ = ["EILoss", "REILoss", "MOILoss"]
@@ -21,13 +22,14 @@ def _check_n_trans(n_trans: int) -> int:
     return int(n_trans)
 
 
-def _reconstruct_transformed(x2: Tensor, b: int, physics, model, generator, noisy: bool) -> Tensor:
-    """``f(A x2)`` (or ``f(noisy(A x2))``) for ``n_trans`` stacked copies, one pass if allowed."""
-    ys = []
-    for chunk in x2.split(b):
+def _reconstruct_transformed(step: Step, x2: Tensor, noisy: bool) -> Tensor:
+    """``f(A x2)`` (or ``f(noisy(A x2))``) for ``n_trans`` stacked copies, one pass if allowed
+    (copy by copy when the physics holds per-image parameters)."""
+    physics, ys = step.physics, []
+    for chunk in x2.split(step.y.shape[0]):
         y2 = physics.A(chunk)
-        ys.append(physics.noisy(y2, generator) if noisy else y2)
-    outs = batched(lambda t: model(t, physics), ys, physics)
+        ys.append(physics.noisy(y2, step.generator) if noisy else y2)
+    outs = step.reconstruct(ys)
     return outs[0] if len(outs) == 1 else torch.cat(outs)
 
 
@@ -47,11 +49,10 @@ class EILoss(Loss):
         self.weight = float(weight)
         self.n_trans = _check_n_trans(n_trans)
 
-    def forward(self, y, x_hat, physics, model, generator=None, **kwargs) -> dict[str, Tensor]:
-        x_hat, out = _x_hat(y, x_hat, physics, model)
-        x2, _ = self.group.random_apply(x_hat, generator, self.n_trans)
-        x3 = _reconstruct_transformed(x2, x_hat.shape[0], physics, model, generator, noisy=False)
-        return {"ei": self.weight * mse(x3, x2), **out}
+    def forward(self, step: Step) -> dict[str, Tensor]:
+        x2, _ = self.group.random_apply(step.x_hat, step.generator, self.n_trans)
+        x3 = _reconstruct_transformed(step, x2, noisy=False)
+        return {"ei": self.weight * mse(x3, x2)}
 
     def extra_repr(self) -> str:
         return f"group={self.group!r}, weight={self.weight:g}, n_trans={self.n_trans}"
@@ -63,12 +64,13 @@ class REILoss(Loss):
     Chen, Tachella & Davies, "Robust Equivariant Imaging", CVPR 2022, eq. (10): SURE matched to
     ``physics.noise`` (:class:`~selfrecon.losses.SURE`) replaces measurement consistency, and the
     equivariance term re-measures ``x₂ = T_g x̂`` **with fresh noise** from the same noise model
-    (``physics.noisy``, drawn from ``generator``). Called with ``x_hat=None`` it evaluates ``f(y)``
-    and the SURE probe(s) in one batched pass and returns ``"x_hat"``; total cost 2 network calls
+    (``physics.noisy``, drawn from ``generator``). It evaluates ``f(y)`` and the SURE probe(s) in
+    one batched pass (``step.reconstruct``); total cost 2 network calls
     (3 evaluations: ``f(y)``, ``f(y + τb)``, ``f(x₃'s input)``). Terms: ``"sure"``, ``"rei"``.
     """
 
-    computes_x_hat = True
+    joins_x_hat_pass = True
+    risk_terms = ("sure",)
 
     def __init__(
         self,
@@ -86,11 +88,10 @@ class REILoss(Loss):
         self.n_trans = _check_n_trans(n_trans)
         self.sure = SURE(tau=tau, tau2=tau2, weight=sure_weight, probe_fraction=probe_fraction)
 
-    def forward(self, y, x_hat, physics, model, generator=None, **kwargs) -> dict[str, Tensor]:
-        terms = self.sure(y, x_hat, physics, model, generator)
-        x_hat = terms[XHAT] if x_hat is None else x_hat
-        x2, _ = self.group.random_apply(x_hat, generator, self.n_trans)
-        x3 = _reconstruct_transformed(x2, x_hat.shape[0], physics, model, generator, noisy=True)
+    def forward(self, step: Step) -> dict[str, Tensor]:
+        terms = self.sure(step)  # f(y) and the probe(s): one batched pass
+        x2, _ = self.group.random_apply(step.x_hat, step.generator, self.n_trans)
+        x3 = _reconstruct_transformed(step, x2, noisy=True)
         terms["rei"] = self.weight * mse(x3, x2)
         return terms
 
@@ -140,8 +141,8 @@ class MOILoss(Loss):
         self.weight = float(weight)
         self.noisy = bool(noisy)
 
-    def forward(self, y, x_hat, physics, model, generator=None, **kwargs) -> dict[str, Tensor]:
-        x_hat, out = _x_hat(y, x_hat, physics, model)
+    def forward(self, step: Step) -> dict[str, Tensor]:
+        x_hat, generator = step.x_hat, step.generator
         n = len(self.physics_list)
         dev = generator.device if generator is not None else "cpu"
         g = torch.randint(0, n, (x_hat.shape[0],), generator=generator, device=dev).to(x_hat.device)
@@ -155,8 +156,8 @@ class MOILoss(Loss):
             yk = pk.A(xk)
             if self.noisy:
                 yk = pk.noisy(yk, generator)
-            total = total + (model(yk, pk) - xk).pow(2).sum()
-        return {"moi": self.weight * total / x_hat.numel(), **out}
+            total = total + (step.reconstruct([yk], pk)[0] - xk).pow(2).sum()
+        return {"moi": self.weight * total / x_hat.numel()}
 
     def extra_repr(self) -> str:
         return f"operators={len(self.physics_list)}, weight={self.weight:g}, noisy={self.noisy}"

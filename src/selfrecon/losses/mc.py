@@ -6,7 +6,8 @@ from torch import Tensor
 
 from selfrecon.errors import shape_str
 from selfrecon.losses._util import mse
-from selfrecon.losses.base import Loss, _x_hat
+from selfrecon.losses.base import Loss
+from selfrecon.losses.step import Step
 
 __all__ = ["MCLoss", "SupervisedLoss"]
 
@@ -23,15 +24,15 @@ class MCLoss(Loss):
         super().__init__()
         self.weight = float(weight)
 
-    def forward(self, y, x_hat, physics, model, generator=None, **kwargs) -> dict[str, Tensor]:
-        x_hat, out = _x_hat(y, x_hat, physics, model)
-        ax = physics.A(x_hat)
+    def forward(self, step: Step) -> dict[str, Tensor]:
+        y = step.y
+        ax = step.physics.A(step.x_hat)
         if ax.shape != y.shape:
             raise ValueError(
                 f"A x̂ has shape {shape_str(ax.shape)} but the measurements y are "
                 f"{shape_str(y.shape)}; pass the physics that produced y"
             )
-        return {"mc": self.weight * mse(ax, y), **out}
+        return {"mc": self.weight * mse(ax, y)}
 
     def extra_repr(self) -> str:
         return f"weight={self.weight:g}"
@@ -39,26 +40,27 @@ class MCLoss(Loss):
 
 class SupervisedLoss(Loss):
     r"""``mean |x̂ − x|²`` against ground truth ``x`` (network layout) — a baseline, not
-    self-supervised. Needs ``x=`` (the batch's ``"x"``). Term: ``"sup"``.
+    self-supervised. Needs ``step.x`` (the batch's ``"x"``). Term: ``"sup"``.
     """
 
     def __init__(self, weight: float = 1.0):
         super().__init__()
         self.weight = float(weight)
 
-    def forward(self, y, x_hat, physics, model, generator=None, x: Tensor | None = None, **kwargs):
+    def forward(self, step: Step) -> dict[str, Tensor]:
+        x = step.x
         if x is None:
             raise ValueError(
                 "SupervisedLoss needs ground-truth images: pass x= (the batch's 'x'); with "
                 "measurements only, train with MCLoss + EILoss, SURE or REILoss instead"
             )
-        x_hat, out = _x_hat(y, x_hat, physics, model)
+        x_hat = step.x_hat
         if x.shape != x_hat.shape:
             raise ValueError(
                 f"ground truth x has shape {shape_str(x.shape)} but the reconstruction is "
                 f"{shape_str(x_hat.shape)}; bring x to network layout with physics.prepare_image(x)"
             )
-        return {"sup": self.weight * mse(x_hat, x), **out}
+        return {"sup": self.weight * mse(x_hat, x)}
 
     def extra_repr(self) -> str:
         return f"weight={self.weight:g}"

@@ -6,6 +6,7 @@ from torch import Tensor
 
 from selfrecon.losses.base import Loss
 from selfrecon.losses.masking import GridMasker
+from selfrecon.losses.step import Step
 
 __all__ = ["Noise2SelfLoss"]
 
@@ -21,29 +22,28 @@ class Noise2SelfLoss(Loss):
     the masked input does not depend on the masked pixels, the loss is that of a J-invariant
     function, whose minimiser is the MMSE denoiser for noise independent across pixels.
 
-    Measurements must be images ``(B, C, H, W)`` (denoising, inpainting). The loss runs its own
-    network pass on masked data (``computes_x_hat = True``) and returns no ``"x_hat"``: a
-    reconstruction of the unmasked ``y`` is never computed during training (use
+    Measurements must be images ``(B, C, H, W)`` (denoising, inpainting). The loss runs one
+    network pass on the masked copies (``step.reconstruct``) and never needs ``step.x_hat``: a
+    reconstruction of the unmasked ``y`` is not computed during training (use
     :class:`~selfrecon.models.JInvariant` at inference). Term: ``"n2s"``.
     """
-
-    computes_x_hat = True
 
     def __init__(self, width: int = 4, mode: str = "interpolate", weight: float = 1.0):
         super().__init__()
         self.masker = GridMasker(width, mode)
         self.weight = float(weight)
 
-    def forward(self, y, x_hat, physics, model, generator=None, **kwargs) -> dict[str, Tensor]:
+    def forward(self, step: Step) -> dict[str, Tensor]:
+        y, physics = step.y, step.physics
         if y.dim() != 4 or y.is_complex():
             raise ValueError(
                 f"Noise2SelfLoss masks pixels, so measurements must be real images (B, C, H, W); "
                 f"got {'complex ' if y.is_complex() else ''}shape {tuple(y.shape)}. For other "
                 "operators use SURE or REILoss"
             )
-        idx = self.masker.sample_index(y.shape[0], generator).to(y.device)
+        idx = self.masker.sample_index(y.shape[0], step.generator).to(y.device)
         y_masked, mask = self.masker.apply_batch(y, idx)
-        pred = physics.A(model(y_masked, physics))
+        pred = physics.A(step.reconstruct([y_masked], physics)[0])
         if pred.shape != y.shape:
             raise ValueError(
                 f"A f(y) has shape {tuple(pred.shape)} but y is {tuple(y.shape)}; Noise2SelfLoss "

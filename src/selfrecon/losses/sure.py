@@ -67,8 +67,9 @@ import math
 import torch
 from torch import Tensor
 
-from selfrecon.losses._util import batched, is_per_sample, real_view
-from selfrecon.losses.base import XHAT, Loss
+from selfrecon.losses._util import real_view
+from selfrecon.losses.base import Loss
+from selfrecon.losses.step import Step
 from selfrecon.physics.noise import per_sample
 
 __all__ = ["SURE", "SureGaussian", "SurePoisson", "SurePoissonGaussian", "skewed_probe"]
@@ -129,7 +130,8 @@ class SURE(Loss):
         ``2B``). Evaluation mode always probes every image.
     """
 
-    computes_x_hat = True
+    joins_x_hat_pass = True
+    risk_terms = ("sure",)
     noise_kinds: tuple[str, ...] = ("gaussian", "poisson", "poisson_gaussian")
 
     def __init__(
@@ -157,7 +159,7 @@ class SURE(Loss):
         """Indices of the images that get a probe (sorted), or ``None`` for all of them."""
         if not self.training or self.probe_fraction >= 1 or batch < 2:
             return None
-        if is_per_sample(physics, batch):  # a subset would need the physics sliced too
+        if physics.per_sample():  # a subset would need the physics sliced too
             return None
         k = math.ceil(self.probe_fraction * batch)
         if k >= batch:
@@ -182,15 +184,10 @@ class SURE(Loss):
             )
         return kind
 
-    def estimate(
-        self,
-        y: Tensor,
-        physics,
-        model,
-        generator: torch.Generator | None = None,
-        x_hat: Tensor | None = None,
-    ) -> tuple[Tensor, Tensor]:
-        """Per-image estimates ``(B,)`` of ``mean_j (h_j(y) − (A x)_j)²`` and ``x̂ = f(y)``."""
+    def estimate(self, step: Step) -> Tensor:
+        """Per-image estimates ``(B,)`` of ``mean_j (h_j(y) − (A x)_j)²``, ``h = A f``; ``x̂ = f(y)``
+        is ``step.x_hat`` afterwards (computed in the probes' pass when it was not yet)."""
+        y, physics, generator = step.y, step.physics, step.generator
         kind = self._kind(physics)
         if kind != "gaussian" and y.is_complex():
             raise ValueError(
@@ -227,12 +224,8 @@ class SURE(Loss):
             probes, steps = [b, c, -c], [self.tau, self.tau2, self.tau2]
 
         inputs = [ys + _from_real(s * p, y) for s, p in zip(steps, probes, strict=True)]
-        if x_hat is None:
-            outs = batched(lambda t: model(t, physics), [y, *inputs], physics)
-            x_hat, outs = outs[0], outs[1:]
-        else:
-            outs = batched(lambda t: model(t, physics), inputs, physics)
-        h0 = real_view(physics.A(x_hat))
+        outs = step.reconstruct(inputs)
+        h0 = real_view(physics.A(step.x_hat))
         hs = [real_view(physics.A(o)) for o in outs]
         if h0.shape != yr.shape:
             raise ValueError(
@@ -260,15 +253,10 @@ class SURE(Loss):
             div = 2 * first - second / self.tau2**2
         if rows is not None:  # unbiased per image: E[(B/k)·s_i·d_i] = E[d_i]
             div = torch.zeros_like(fit).index_add(0, rows, div * (batch / rows.numel()))
-        return (fit - const + div) / n_entries, x_hat
+        return (fit - const + div) / n_entries
 
-    def forward(self, y, x_hat, physics, model, generator=None, **kwargs) -> dict[str, Tensor]:
-        computed = x_hat is None
-        per_image, x_hat = self.estimate(y, physics, model, generator, x_hat)
-        out = {"sure": self.weight * per_image.mean()}
-        if computed:
-            out[XHAT] = x_hat
-        return out
+    def forward(self, step: Step) -> dict[str, Tensor]:
+        return {"sure": self.weight * self.estimate(step).mean()}
 
     def extra_repr(self) -> str:
         p = f", probe_fraction={self.probe_fraction:g}" if self.probe_fraction < 1 else ""

@@ -122,7 +122,7 @@ class ArtifactRemoval(nn.Module):
                 "model.dc 'projection' keeps the measured entries exactly, which copies the "
                 "noise of noisy measurements; use dc proximal (a learned partial step) or none"
             )
-        step = physics.A_dagger(y - physics.A(x))
+        step = physics.A.pinv(y - physics.A(x))
         w = self.dc_weight  # None for "projection": the whole step
         return x + (step if w is None else w.to(x.dtype) * step)
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from selfrecon.losses._util import is_per_sample
 from selfrecon.losses.masking import GridMasker
 from selfrecon.models.base import build_model, model_spec
 
@@ -63,7 +62,7 @@ class JInvariant(nn.Module):
                 f"shape {tuple(y.shape)}. Use fast=True or a different model for this physics"
             )
         chunk = self.chunk
-        if physics is not None and is_per_sample(physics, y.shape[0]):
+        if physics is not None and y.shape[0] > 1 and physics.per_sample():
             chunk = y.shape[0]
         return self.masker.j_invariant(lambda z: self.model(z, physics), y, chunk=chunk)
 

@@ -124,7 +124,7 @@ def operator_norm2(physics, x_like: Tensor, n_iter: int = 30) -> float:
     lam = torch.zeros(x_like.shape[0], dtype=x_like.dtype, device=x_like.device)
     for _ in range(n_iter):
         v = v / inner(v, v).sqrt().clamp_min(1e-30).reshape(-1, 1, 1, 1)
-        w = physics.A_adjoint(physics.A(v))
+        w = physics.A.adjoint(physics.A(v))
         lam = inner(v, w)
         v = w
     return float(lam.max().clamp_min(1e-12)) * 1.02
@@ -160,9 +160,7 @@ class _Solver(nn.Module):
         self._memo: OrderedDict[bytes, Tensor] = OrderedDict()
 
     def __call__(self, y: Tensor, physics) -> Tensor:
-        from selfrecon.losses._util import is_per_sample
-
-        if not self.MEMO or y.requires_grad or is_per_sample(physics, y.shape[0]):
+        if not self.MEMO or y.requires_grad or physics.per_sample():
             return super().__call__(y, physics)
         fp = _fingerprint(physics)
         ys = y.detach().cpu().contiguous()
@@ -213,7 +211,7 @@ class Pinv(_Solver):
     """``A† y`` (the operator's closed-form pseudo-inverse, FBP for CT)."""
 
     def forward(self, y: Tensor, physics) -> Tensor:
-        return physics.A_dagger(y)
+        return physics.A.pinv(y)
 
     def config(self) -> dict:
         return {}
@@ -223,7 +221,7 @@ class AdjointInit(_Solver):
     """``Aᴴ y`` (back-projection / zero-filling without normalisation)."""
 
     def forward(self, y: Tensor, physics) -> Tensor:
-        return physics.A_adjoint(y)
+        return physics.A.adjoint(y)
 
     def config(self) -> dict:
         return {}
@@ -258,10 +256,10 @@ class LeastSquares(_Iterative):
 
     def forward(self, y: Tensor, physics) -> Tensor:
         lp, data = _linear(y, physics)
-        b = lp.A_adjoint(data)
+        b = lp.A.adjoint(data)
         lam = self.lam
         return conjugate_gradient(
-            lambda v: lp.A_adjoint(lp.A(v)) + lam * v, b, tol=self.tol, max_iter=self.n_iter
+            lambda v: lp.A.adjoint(lp.A(v)) + lam * v, b, tol=self.tol, max_iter=self.n_iter
         )
 
     def config(self) -> dict:
@@ -294,7 +292,7 @@ class TV(_Iterative):
 
     def forward(self, y: Tensor, physics) -> Tensor:
         lp, data = _linear(y, physics)
-        x = lp.A_dagger(data)
+        x = lp.A.pinv(data)
         step = 0.99 / math.sqrt(operator_norm2(lp, x) + 8.0)
         p = torch.zeros_like(lp.A(x))
         q = torch.zeros_like(grad2d(x))
@@ -305,7 +303,7 @@ class TV(_Iterative):
             # the tiny offset keeps the square root differentiable where q = 0 (autograd)
             mag = (q.pow(2).sum(dim=(1, 2), keepdim=True) + 1e-20).sqrt()
             q = q / torch.clamp(mag / max(self.lam, 1e-30), min=1.0)
-            x_new = x - step * (lp.A_adjoint(p) - div2d(q))
+            x_new = x - step * (lp.A.adjoint(p) - div2d(q))
             if self.nonneg:
                 x_new = x_new.clamp_min(0)
             xbar = 2 * x_new - x
@@ -347,11 +345,11 @@ class Wavelet(_Iterative):
 
     def forward(self, y: Tensor, physics) -> Tensor:
         lp, data = _linear(y, physics)
-        x = lp.A_dagger(data)
+        x = lp.A.pinv(data)
         L = operator_norm2(lp, x)
         z, t = x, 1.0
         for _ in range(self.n_iter):
-            x_new = self._prox(z - lp.A_adjoint(lp.A(z) - data) / L, self.lam / L)
+            x_new = self._prox(z - lp.A.adjoint(lp.A(z) - data) / L, self.lam / L)
             t_new = (1 + math.sqrt(1 + 4 * t * t)) / 2
             z = x_new + ((t - 1) / t_new) * (x_new - x)
             x, t = x_new, t_new
@@ -382,10 +380,10 @@ class SART(_Iterative):
 
     def forward(self, y: Tensor, physics) -> Tensor:
         lp, data = _linear(y, physics)
-        x = torch.zeros_like(lp.A_adjoint(data))
+        x = torch.zeros_like(lp.A.adjoint(data))
         ones_x = torch.ones_like(x[:1])
         rows = lp.A(ones_x)
-        cols = lp.A_adjoint(torch.ones_like(rows))
+        cols = lp.A.adjoint(torch.ones_like(rows))
         if bool((rows < 0).any()) or bool((cols < 0).any()):
             raise ConfigError(
                 "SART needs an operator with non-negative entries (CT); use TV or LeastSquares"
@@ -393,7 +391,7 @@ class SART(_Iterative):
         r_inv = torch.where(rows > 0, 1 / rows.clamp_min(1e-30), torch.zeros_like(rows))
         c_inv = torch.where(cols > 0, 1 / cols.clamp_min(1e-30), torch.zeros_like(cols))
         for _ in range(self.n_iter):
-            x = x + self.relaxation * c_inv * lp.A_adjoint(r_inv * (data - lp.A(x)))
+            x = x + self.relaxation * c_inv * lp.A.adjoint(r_inv * (data - lp.A(x)))
             if self.nonneg:
                 x = x.clamp_min(0)
         return x

@@ -16,15 +16,20 @@ Operators are batched over ``(B, C, H, W)`` and never loop over pixels or batch 
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
 
-from selfrecon.errors import shape_str
+from selfrecon._registry import registrar
+from selfrecon.errors import ConfigError, shape_str
 
 __all__ = [
+    "OPERATORS",
+    "register_operator",
+    "build_operator",
     "LinearOperator",
     "MaskedProjection",
     "Composition",
@@ -37,6 +42,30 @@ __all__ = [
     "check_device",
     "as_batched_param",
 ]
+
+
+OPERATORS: dict[str, type[LinearOperator]] = {}
+
+#: ``@register_operator("name")``: an operator buildable from a spec ``{"name": name, ...}``.
+register_operator = registrar(OPERATORS)
+
+
+def build_operator(spec: dict) -> LinearOperator:
+    """Build an operator from ``{"name": ..., **constructor arguments}`` (tensors allowed).
+
+    Compositions, sums, scalings and adjoints have nested specs (``{"name": "composition",
+    "outer": {...}, "inner": {...}}``) and are rebuilt factor by factor."""
+    spec = dict(spec)
+    name = spec.pop("name", None)
+    if name not in OPERATORS:
+        hint = (
+            f"{name!r} is a Python class without a registry entry; decorate it with "
+            "@register_operator(name) and give it config()"
+            if spec.get("registered") is False
+            else f"choose one of {sorted(OPERATORS)}"
+        )
+        raise ConfigError(f"unknown operator {name!r}; {hint}")
+    return OPERATORS[name].from_config(spec)
 
 
 def inner(a: Tensor, b: Tensor) -> Tensor:
@@ -262,9 +291,30 @@ class LinearOperator(nn.Module):
     def from_config(cls, config: dict) -> LinearOperator:
         return cls(**config)
 
+    @property
+    def describable(self) -> bool:
+        """Whether :meth:`config` describes this operator (registered operators and their
+        compositions); a user's ad-hoc subclass without ``config`` is not."""
+        return type(self).config is not LinearOperator.config
+
     def spec(self) -> dict:
-        """``{"name": registry name, **config()}``; see :func:`selfrecon.physics.build_operator`."""
+        """``{"name": registry name, **config()}``; see :func:`build_operator`. An operator that
+        does not describe itself is named by its class with ``"registered": False``."""
+        if not self.describable:
+            return {"name": type(self).__name__, "registered": False}
         return {"name": self.name, **self.config()}
+
+    #: names of :meth:`config` entries that may carry one value per image of a batch
+    #: (``(B, ...)`` with a leading batch axis); declared by each operator, read by
+    #: :meth:`per_sample` (a batch holding different masks cannot be stacked with another).
+    per_sample_params: tuple[str, ...] = ()
+
+    def per_sample(self) -> bool:
+        """Whether this operator currently holds per-image parameters (a batch axis > 1)."""
+        return any(
+            getattr(self, k).dim() > 0 and getattr(self, k).shape[0] > 1
+            for k in self.per_sample_params
+        )
 
     def update(self, **params: Tensor) -> LinearOperator:
         """A new operator of the same kind with some parameters replaced (e.g. a batch's masks)."""
@@ -280,8 +330,48 @@ class LinearOperator(nn.Module):
         return op.to(ref.device) if ref is not None else op
 
 
-class Composition(LinearOperator):
-    """``(A @ B) x = A(B x)``; adjoint ``Bᴴ Aᴴ``; pinv by conjugate gradient."""
+class _Composite(LinearOperator):
+    """An operator made of others (``factors``): its spec nests theirs, it is per-sample when
+    one of them is, and :meth:`update` hands each parameter to the factor that owns it."""
+
+    def factors(self) -> tuple[LinearOperator, ...]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @property
+    def describable(self) -> bool:  # its spec nests its factors', whatever they are
+        return True
+
+    def per_sample(self) -> bool:
+        return any(f.per_sample() for f in self.factors())
+
+    def update(self, **params: Tensor) -> LinearOperator:
+        """The same composite with each parameter replaced in the factor whose ``config`` has it
+        (the first one, outermost first, when several do)."""
+        new = copy.copy(self)
+        new._modules = dict(self._modules)
+        left = dict(params)
+        for name, factor in self._modules.items():
+            own = {k: left.pop(k) for k in list(left) if k in _param_names(factor)}
+            if own:
+                new._modules[name] = factor.update(**own)
+        if left:
+            raise ConfigError(
+                f"{type(self).__name__} has no factor with parameter(s) {sorted(left)}; its "
+                f"factors have {sorted(set().union(*(_param_names(f) for f in self.factors())))}"
+            )
+        return new
+
+
+def _param_names(op: LinearOperator) -> set[str]:
+    if isinstance(op, _Composite):
+        return set().union(*(_param_names(f) for f in op.factors()))
+    return set(op.config()) if op.describable else set()
+
+
+class Composition(_Composite):
+    """``(A @ B) x = A(B x)``; adjoint ``Bᴴ Aᴴ``; pinv by conjugate gradient.
+
+    Spec: ``{"name": "composition", "outer": spec of A, "inner": spec of B}``."""
 
     def __init__(self, outer: LinearOperator, inner_op: LinearOperator):
         super().__init__()
@@ -291,6 +381,16 @@ class Composition(LinearOperator):
         # the inner map is real (e.g. MRI @ Inpainting), so the image domain must be complex
         self.complex_input = inner_op.complex_input or outer.complex_input
         self.in_shape = getattr(inner_op, "in_shape", None)
+
+    def factors(self) -> tuple[LinearOperator, ...]:
+        return (self.outer, self.inner_op)
+
+    def config(self) -> dict:
+        return {"outer": self.outer.spec(), "inner": self.inner_op.spec()}
+
+    @classmethod
+    def from_config(cls, config: dict) -> Composition:
+        return cls(build_operator(config["outer"]), build_operator(config["inner"]))
 
     def forward(self, x: Tensor) -> Tensor:
         return self.outer(self.inner_op(x))
@@ -303,8 +403,10 @@ class Composition(LinearOperator):
         return self.outer.measured_mask
 
 
-class Scaled(LinearOperator):
-    """``(a A) x = a (A x)`` for a real scalar ``a``; adjoint ``a Aᴴ``, ``(aA)† = A†/a``."""
+class Scaled(_Composite):
+    """``(a A) x = a (A x)`` for a real scalar ``a``; adjoint ``a Aᴴ``, ``(aA)† = A†/a``.
+
+    Spec: ``{"name": "scaled", "op": spec of A, "scale": a}``."""
 
     def __init__(self, op: LinearOperator, scale: float):
         super().__init__()
@@ -316,6 +418,16 @@ class Scaled(LinearOperator):
         self.complex_input = op.complex_input
         self.exact_pinv = op.exact_pinv
         self.in_shape = getattr(op, "in_shape", None)
+
+    def factors(self) -> tuple[LinearOperator, ...]:
+        return (self.op,)
+
+    def config(self) -> dict:
+        return {"op": self.op.spec(), "scale": self.scale}
+
+    @classmethod
+    def from_config(cls, config: dict) -> Scaled:
+        return cls(build_operator(config["op"]), float(config["scale"]))
 
     def forward(self, x: Tensor) -> Tensor:
         return self.scale * self.op(x)
@@ -331,14 +443,26 @@ class Scaled(LinearOperator):
         return self.op.measured_mask
 
 
-class Sum(LinearOperator):
-    """``(A + B) x = A x + B x`` (same input and output shapes); adjoint ``Aᴴ + Bᴴ``."""
+class Sum(_Composite):
+    """``(A + B) x = A x + B x`` (same input and output shapes); adjoint ``Aᴴ + Bᴴ``.
+
+    Spec: ``{"name": "sum", "a": spec of A, "b": spec of B}``."""
 
     def __init__(self, a: LinearOperator, b: LinearOperator):
         super().__init__()
         self.a, self.b = a, b
         self.complex_input = a.complex_input or b.complex_input
         self.in_shape = getattr(a, "in_shape", None) or getattr(b, "in_shape", None)
+
+    def factors(self) -> tuple[LinearOperator, ...]:
+        return (self.a, self.b)
+
+    def config(self) -> dict:
+        return {"a": self.a.spec(), "b": self.b.spec()}
+
+    @classmethod
+    def from_config(cls, config: dict) -> Sum:
+        return cls(build_operator(config["a"]), build_operator(config["b"]))
 
     def forward(self, x: Tensor) -> Tensor:
         return self.a(x) + self.b(x)
@@ -347,12 +471,24 @@ class Sum(LinearOperator):
         return self.a.adjoint(y) + self.b.adjoint(y)
 
 
-class Adjoint(LinearOperator):
-    """``Aᴴ`` as an operator: forward and adjoint swapped."""
+class Adjoint(_Composite):
+    """``Aᴴ`` as an operator: forward and adjoint swapped.
+
+    Spec: ``{"name": "adjoint", "op": spec of A}``."""
 
     def __init__(self, op: LinearOperator):
         super().__init__()
         self.op = op
+
+    def factors(self) -> tuple[LinearOperator, ...]:
+        return (self.op,)
+
+    def config(self) -> dict:
+        return {"op": self.op.spec()}
+
+    @classmethod
+    def from_config(cls, config: dict) -> Adjoint:
+        return cls(build_operator(config["op"]))
 
     def forward(self, y: Tensor) -> Tensor:
         return self.op.adjoint(y)
@@ -376,6 +512,7 @@ class MaskedProjection(LinearOperator):
 
     mask: Tensor
     exact_pinv = True
+    per_sample_params = ("mask",)
 
     def pinv(self, y: Tensor, tol: float = 1e-6, max_iter: int = 100) -> Tensor:
         return self.adjoint(y)
@@ -386,3 +523,12 @@ class MaskedProjection(LinearOperator):
 
     def config(self) -> dict:
         return {"mask": self.mask}
+
+
+for _name, _cls in (
+    ("composition", Composition),
+    ("scaled", Scaled),
+    ("sum", Sum),
+    ("adjoint", Adjoint),
+):
+    register_operator(_name)(_cls)

@@ -120,6 +120,8 @@ class Blur(LinearOperator):
         Relative truncation threshold of the pseudo-inverse.
     """
 
+    per_sample_params = ("kernel",)
+
     def __init__(self, kernel: Tensor, img_shape: Sequence[int] | None = None, rcond: float = 1e-3):
         super().__init__()
         self.register_buffer("kernel", _as_kernel(kernel, "blur kernel"))
@@ -230,6 +232,8 @@ class Downsampling(LinearOperator):
     rcond : float
         Relative singular-value truncation of the pseudo-inverse.
     """
+
+    per_sample_params = ("kernel",)
 
     def __init__(
         self,

@@ -10,7 +10,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["to_complex", "to_real", "magnitude", "complex_channels"]
+from selfrecon.physics.base import LinearOperator, _Composite, build_operator, register_operator
+
+__all__ = ["to_complex", "to_real", "magnitude", "complex_channels", "RealLayout"]
 
 
 def to_complex(x: Tensor) -> Tensor:
@@ -44,3 +46,45 @@ def complex_channels(x: Tensor) -> Tensor:
 def magnitude(x: Tensor) -> Tensor:
     """``|x|`` of a 2C-channel real-packed complex image (or a complex tensor): ``(B, C, H, W)``."""
     return to_complex(x).abs()
+
+
+@register_operator("real_layout")
+class RealLayout(_Composite):
+    r"""A complex operator ``A`` seen from the networks' real layout: ``x ↦ A(to_complex(x))``,
+    adjoint ``y ↦ to_real(Aᴴ y)``, pseudo-inverse ``y ↦ to_real(A† y)``.
+
+    ``to_real`` is an isometry from ``ℂ^C`` onto ``ℝ^{2C}`` (``⟨to_real(u), to_real(v)⟩ =
+    Re⟨u, v⟩``), so this is the same linear map over the reals, with the same adjoint (for the real
+    inner product) and pseudo-inverse. It is what ``physics.A`` is for complex operators.
+    Spec: ``{"name": "real_layout", "op": spec of A}``.
+    """
+
+    def __init__(self, op: LinearOperator):
+        super().__init__()
+        self.op = op
+        self.exact_pinv = op.exact_pinv
+        shape = getattr(op, "in_shape", None)
+        self.in_shape = (2 * shape[0], *shape[1:]) if shape is not None else None
+
+    def factors(self) -> tuple[LinearOperator, ...]:
+        return (self.op,)
+
+    def config(self) -> dict:
+        return {"op": self.op.spec()}
+
+    @classmethod
+    def from_config(cls, config: dict) -> RealLayout:
+        return cls(build_operator(config["op"]))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.op(to_complex(x))
+
+    def adjoint(self, y: Tensor) -> Tensor:
+        return to_real(self.op.adjoint(y))
+
+    def pinv(self, y: Tensor, tol: float = 1e-6, max_iter: int = 100) -> Tensor:
+        return to_real(self.op.pinv(y, tol=tol, max_iter=max_iter))
+
+    @property
+    def measured_mask(self) -> Tensor | None:
+        return self.op.measured_mask

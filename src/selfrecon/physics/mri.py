@@ -250,6 +250,8 @@ class MultiCoilMRI(MRI):
         :func:`birdcage_maps`.
     """
 
+    per_sample_params = ("mask", "coil_maps")
+
     exact_pinv = False  # AᴴA is not diagonal: A† is conjugate gradient to a tolerance
 
     def __init__(self, mask: Tensor, coil_maps: Tensor):

@@ -75,6 +75,14 @@ class NoiseModel(nn.Module):
     def forward(self, u: Tensor, generator: torch.Generator | None = None) -> Tensor:
         return self.sample(u, generator)
 
+    def per_sample(self) -> bool:
+        """Whether σ or γ holds one value per image (a ``(B,)`` vector with ``B > 1``)."""
+        return any(
+            getattr(self, k).dim() > 0 and getattr(self, k).numel() > 1
+            for k in ("sigma", "gain")
+            if isinstance(getattr(self, k, None), Tensor)
+        )
+
     def spec(self) -> dict:
         out = {"name": self.name}
         for key in ("sigma", "gain"):

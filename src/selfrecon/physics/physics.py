@@ -20,29 +20,16 @@ import torch
 from torch import Tensor, nn
 
 from selfrecon._registry import registrar
-from selfrecon.physics.base import LinearOperator
-from selfrecon.physics.complex import complex_channels, magnitude, to_complex, to_real
+from selfrecon.physics.base import OPERATORS, LinearOperator, build_operator, register_operator
+from selfrecon.physics.complex import RealLayout, complex_channels, magnitude
 from selfrecon.physics.noise import NoiseModel, build_noise
 
 __all__ = ["Physics", "register_operator", "build_operator", "build_physics", "OPERATORS"]
 
-OPERATORS: dict[str, type[LinearOperator]] = {}
 PHYSICS: dict[str, type[Physics]] = {}
 
-
-#: ``@register_operator("name")``: an operator buildable from a spec ``{"name": name, ...}``.
-register_operator = registrar(OPERATORS)
 #: ``@register_physics("kind")``: a nonlinear :class:`Physics` subclass buildable from a spec.
 register_physics = registrar(PHYSICS, attr="kind")
-
-
-def build_operator(spec: dict) -> LinearOperator:
-    """Build an operator from ``{"name": ..., **constructor arguments}`` (tensors allowed)."""
-    spec = dict(spec)
-    name = spec.pop("name", None)
-    if name not in OPERATORS:
-        raise ValueError(f"unknown operator {name!r}; choose one of {sorted(OPERATORS)}")
-    return OPERATORS[name].from_config(spec)
 
 
 class Physics(nn.Module):
@@ -82,17 +69,21 @@ class Physics(nn.Module):
         return magnitude(x) if self.is_complex else x
 
     # -- the maps, at the real-image boundary ---------------------------------------------
-    def A(self, x: Tensor) -> Tensor:  # noqa: N802 - the math name
-        """``A x`` for a network-layout image ``x``."""
-        return self.operator(to_complex(x) if self.is_complex else x)
-
-    def A_adjoint(self, y: Tensor) -> Tensor:  # noqa: N802
-        """``Aᴴ y`` in network layout."""
-        return to_real(self.operator.adjoint(y))
-
-    def A_dagger(self, y: Tensor) -> Tensor:  # noqa: N802
-        """``A† y`` in network layout (the linear reconstruction every model starts from)."""
-        return to_real(self.operator.pinv(y))
+    @property
+    def A(self) -> LinearOperator:  # noqa: N802 - the math name
+        """The operator in the networks' layout: ``physics.A(x)``, ``physics.A.H(y)`` (or
+        ``.adjoint(y)``), ``physics.A.pinv(y)`` (the linear reconstruction every model starts
+        from), ``physics.A.norm()``, ``@``... For a complex operator it is its
+        :class:`~selfrecon.physics.complex.RealLayout` (2 real channels per complex one);
+        otherwise the operator itself."""
+        op = self.operator
+        if not op.complex_input:
+            return op
+        view = self.__dict__.get("_real_layout")
+        if view is None or view.op is not op:
+            view = RealLayout(op)  # cached outside the module registry: a view, not a child
+            self.__dict__["_real_layout"] = view
+        return view
 
     def linearized(self, y: Tensor) -> tuple[Physics, Tensor]:
         """``(linear physics, data)`` for classical solvers; a linear physics is its own."""
@@ -101,6 +92,12 @@ class Physics(nn.Module):
     @property
     def measured_mask(self) -> Tensor | None:
         return self.operator.measured_mask
+
+    def per_sample(self) -> bool:
+        """Whether this physics holds per-image parameters (a batch of masks, σ per image), as
+        its operator and noise model declare. Then copies of a batch cannot be stacked into one
+        network pass with it (they would meet the wrong images' parameters)."""
+        return self.operator.per_sample() or (self.noise is not None and self.noise.per_sample())
 
     def noisy(self, u: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """Apply the noise model to clean measurements ``u``, on measured entries only."""

@@ -398,6 +398,46 @@ class Tomography(LinearOperator):
         )
 
 
+class BeerLambert:
+    r"""``physics.A`` of :class:`LowDoseCT`: the nonlinear map ``x ↦ I0·exp(−μ A x)`` with the
+    vocabulary of a linear one, on the linearised data ``ℓ = linearize(y) ≈ μ A x``:
+
+    * ``A(x)`` expected counts ``I0·exp(−μ A x)`` (what the losses compare in measurement space);
+    * ``A.H(y)`` / ``A.adjoint(y)`` = ``μ Aᵀ ℓ``, the adjoint of the linearised operator ``μ A``
+      applied to the linearised data;
+    * ``A.pinv(y)`` = ``FBP(ℓ) / μ``, the reconstruction every model starts from.
+    """
+
+    complex_input = False
+    exact_pinv = False
+    measured_mask = None
+
+    def __init__(self, physics: LowDoseCT):
+        self.physics = physics
+
+    def __call__(self, x: Tensor) -> Tensor:
+        p = self.physics
+        return p.I0 * torch.exp(-p.mu * p.operator(x))
+
+    forward = __call__
+
+    def adjoint(self, y: Tensor) -> Tensor:
+        p = self.physics
+        return p.mu * p.operator.adjoint(p.linearize(y))
+
+    @property
+    def H(self):  # noqa: N802 - the math name
+        """``y ↦ μ Aᵀ linearize(y)``."""
+        return self.adjoint
+
+    def pinv(self, y: Tensor, tol: float = 1e-6, max_iter: int = 100) -> Tensor:
+        p = self.physics
+        return p.operator.pinv(p.linearize(y)) / p.mu
+
+    def per_sample(self) -> bool:
+        return self.physics.operator.per_sample()
+
+
 @register_physics("lowdose_ct")
 class LowDoseCT(Physics):
     r"""Low-dose CT: ``y = γ·Poisson(u/γ) + σ n`` with ``u = I0·exp(−μ A x)``.
@@ -411,9 +451,9 @@ class LowDoseCT(Physics):
       ``≈ μ A x``. Counts at or below zero (possible with read-out noise) are clamped to
       ``min_count`` (one photon by default), so the result is finite and at most
       ``log(I0/min_count)``.
-    * ``A_dagger(y) = FBP(linearize(y)) / μ`` reconstructs ``x``;
-      ``A_adjoint(y) = μ Aᵀ linearize(y)`` is the adjoint of the linearised operator ``μ A``
-      applied to the linearised data.
+    * ``A.pinv(y) = FBP(linearize(y)) / μ`` reconstructs ``x``;
+      ``A.H(y) = μ Aᵀ linearize(y)`` is the adjoint of the linearised operator ``μ A``
+      applied to the linearised data (see :class:`BeerLambert`).
 
     Parameters
     ----------
@@ -467,23 +507,19 @@ class LowDoseCT(Physics):
             raise ValueError(f"mu (attenuation per pixel of intensity 1) must be > 0, got {mu}")
         self.min_count = float(min_count)
 
-    def A(self, x: Tensor) -> Tensor:  # noqa: N802
-        """Expected counts ``I0·exp(−μ A x)``."""
-        return self.I0 * torch.exp(-self.mu * self.operator(x))
+    @property
+    def A(self) -> BeerLambert:  # noqa: N802
+        """The measurement map: ``A(x)`` expected counts, ``A.H(y)``, ``A.pinv(y)`` (see
+        :class:`BeerLambert`)."""
+        return BeerLambert(self)
 
     def linearize(self, y: Tensor) -> Tensor:
         """Line integrals ``−log(max(y, min_count)/I0)`` (≈ μ A x); finite for any real ``y``."""
         return -torch.log(y.clamp_min(self.min_count) / self.I0)
 
-    def A_adjoint(self, y: Tensor) -> Tensor:  # noqa: N802
-        return self.mu * self.operator.adjoint(self.linearize(y))
-
     def linearized(self, y: Tensor) -> tuple[Physics, Tensor]:
         """``(Physics(μ·Tomography), linearize(y))``: the line-integral problem ``μ A x ≈ ℓ``."""
         return Physics(self.mu * self.operator), self.linearize(y)
-
-    def A_dagger(self, y: Tensor) -> Tensor:  # noqa: N802
-        return self.operator.pinv(self.linearize(y)) / self.mu
 
     def spec(self) -> dict:
         return {

@@ -12,6 +12,7 @@ import json
 import os
 import random
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,8 @@ __all__ = [
     "set_rng_state",
     "export_safetensors",
     "load_safetensors",
+    "TrainState",
+    "Snapshot",
 ]
 
 
@@ -148,3 +151,64 @@ def load_safetensors(path: str | os.PathLike) -> tuple[dict, dict]:
         except ValueError:
             meta[k] = v
     return tensors, meta
+
+
+@dataclass
+class TrainState:
+    """Where the loop is: epochs completed, optimizer steps done, batches done in this epoch
+    (non-zero only after a Ctrl-C mid-epoch)."""
+
+    epoch: int = 0
+    step: int = 0
+    batch_in_epoch: int = 0
+
+    def advance(self) -> None:
+        self.step += 1
+        self.batch_in_epoch += 1
+
+    def end_epoch(self) -> None:
+        self.epoch += 1
+        self.batch_in_epoch = 0
+
+    def state_dict(self) -> dict:
+        return {"epoch": self.epoch, "step": self.step, "batch_in_epoch": self.batch_in_epoch}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.epoch, self.step = int(state["epoch"]), int(state["step"])
+        self.batch_in_epoch = int(state.get("batch_in_epoch", 0))
+
+
+class Snapshot:
+    """``with snapshot:`` around a training step: a Ctrl-C inside it can be rolled back.
+
+    A forward pass updates batch-norm running statistics and draws random numbers before the step
+    completes; :meth:`restore` (called after a ``KeyboardInterrupt`` inside the block) puts back
+    the RNG states and buffers taken on entry, so ``last.pt`` holds the state after the last
+    completed step and a resumed run repeats the step exactly. (Ctrl-C inside
+    ``optimizer.step()`` itself — microseconds — is not undone.)
+    """
+
+    def __init__(self, model: torch.nn.Module, generator: torch.Generator):
+        self.model, self.generator = model, generator
+        self._taken: tuple | None = None
+
+    def __enter__(self) -> Snapshot:
+        bufs = [b.detach().clone() for b in self.model.buffers()]
+        self._taken = (self.generator.get_state(), torch.get_rng_state(), bufs)
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if exc_type is None:
+            self._taken = None
+        return False  # a snapshot taken when the step failed stays for restore()
+
+    def restore(self) -> None:
+        if self._taken is None:
+            return
+        gen, cpu, bufs = self._taken
+        self.generator.set_state(gen)
+        torch.set_rng_state(cpu)
+        with torch.no_grad():
+            for b, saved in zip(self.model.buffers(), bufs, strict=True):
+                b.copy_(saved)
+        self._taken = None

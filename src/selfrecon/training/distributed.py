@@ -13,8 +13,21 @@ from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
+from torch import Tensor, nn
 
-__all__ = ["DistInfo", "setup_distributed", "is_main", "barrier", "resolve_device"]
+__all__ = [
+    "DistInfo",
+    "setup_distributed",
+    "is_main",
+    "barrier",
+    "resolve_device",
+    "local_device",
+    "wrap_ddp",
+    "all_finite",
+    "all_sum",
+    "broadcast_flag",
+    "gather_objects",
+]
 
 
 def resolve_device(device) -> torch.device:
@@ -61,6 +74,60 @@ def setup_distributed(device: torch.device) -> DistInfo:
     backend = "nccl" if device.type == "cuda" else "gloo"
     dist.init_process_group(backend=backend)
     return DistInfo(dist.get_rank(), int(os.environ.get("LOCAL_RANK", 0)), world, True)
+
+
+def local_device(device: torch.device, info: DistInfo) -> torch.device:
+    """Under DDP on CUDA each process owns the GPU of its local rank (and makes it current)."""
+    if info.enabled and device.type == "cuda":
+        device = torch.device("cuda", info.local_rank)
+        torch.cuda.set_device(device)
+    return device
+
+
+def wrap_ddp(model: nn.Module, info: DistInfo, device: torch.device) -> nn.Module:
+    """``DistributedDataParallel(model)`` under DDP (gradients averaged over ranks), else
+    ``model`` itself."""
+    if not info.enabled:
+        return model
+    from torch.nn.parallel import DistributedDataParallel
+
+    ids = [device.index] if device.type == "cuda" else None
+    return DistributedDataParallel(model, device_ids=ids)
+
+
+def all_finite(values: Tensor, info: DistInfo) -> bool:
+    """Whether every entry of ``values`` is finite on **every** rank (all ranks stop together)."""
+    finite = torch.isfinite(values).all().float()
+    if info.enabled:
+        dist.all_reduce(finite, op=dist.ReduceOp.MIN)
+    return bool(finite)
+
+
+def all_sum(values: Tensor, info: DistInfo, device: torch.device) -> Tensor:
+    """The sum of ``values`` over ranks (``values`` itself in a single process), on the CPU."""
+    if not info.enabled:
+        return values
+    values = values.to(device)
+    dist.all_reduce(values)
+    return values.cpu()
+
+
+def broadcast_flag(flag: bool, info: DistInfo, device: torch.device) -> bool:
+    """Rank 0's ``flag`` on every rank."""
+    if not info.enabled:
+        return flag
+    t = torch.tensor([float(flag)], device=device)
+    dist.broadcast(t, 0)
+    return bool(t.item())
+
+
+def gather_objects(obj: object, info: DistInfo) -> list:
+    """``[obj of rank 0, obj of rank 1, ...]`` on every rank (``[obj]`` in a single process)."""
+    if not info.enabled:
+        return [obj]
+    out = [None] * info.world_size
+    dist.all_gather_object(out, obj)
+    return out
 
 
 def is_main() -> bool:

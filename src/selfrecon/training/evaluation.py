@@ -1,20 +1,31 @@
-r"""``evaluate``: per-image PSNR/SSIM of a reconstruction model and of ``A† y`` on held-out data.
+r"""``evaluate``, ``predict``, ``dry_run``: what the CLI (``selfrecon eval``, ``predict``, ``demo``,
+``bench``, ``train``) and Python users call on a model, and the loaders the Trainer uses.
 
-The one evaluation the CLI (``selfrecon eval``, ``demo``, ``bench``) and Python users call. Scores
-compare ``physics.display`` images (magnitudes for complex data) with the metrics of
+Scores compare ``physics.display`` images (magnitudes for complex data) with the metrics of
 :mod:`selfrecon.metrics` (per image, scikit-image definitions).
 """
 
 from __future__ import annotations
 
 import torch
-from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch import Tensor, nn
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 
 from selfrecon.errors import DataError
 from selfrecon.metrics import psnr, ssim
 
-__all__ = ["evaluate", "batch_physics", "classical_init", "init_name"]
+__all__ = [
+    "evaluate",
+    "predict",
+    "dry_run",
+    "quality",
+    "samples",
+    "loader",
+    "epoch_loader",
+    "batch_physics",
+    "classical_init",
+    "init_name",
+]
 
 
 def classical_init(model: nn.Module) -> nn.Module | None:
@@ -80,21 +91,126 @@ def evaluate(
                 "the evaluation data has no ground truth x; pass a measurement set made by "
                 "`selfrecon simulate` (or with x) via --data"
             )
-        xd, rd, pd = p.display(x), p.display(model(y, p)), p.display(p.A_dagger(y))
-        q = {
-            "psnr_pinv": psnr(pd, xd, data_range, "none"),
-            "psnr": psnr(rd, xd, data_range, "none"),
-        }
-        if min(xd.shape[-2:]) >= 11:
-            q["ssim_pinv"] = ssim(pd, xd, data_range, "none")
-            q["ssim"] = ssim(rd, xd, data_range, "none")
+        q = quality(model(y, p), p.A.pinv(y), x, p, data_range)
         if init is not None:
-            idd = p.display(init(y, p))
-            q["psnr_init"] = psnr(idd, xd, data_range, "none")
-            if "ssim" in q:
-                q["ssim_init"] = ssim(idd, xd, data_range, "none")
+            q.update(quality(init(y, p), None, x, p, data_range, prefix="init"))
         for b in range(y.shape[0]):
             name = names[i] if names and i < len(names) else f"item_{i:04d}"
             rows.append({"item": name, **{k: float(v[b]) for k, v in q.items()}})
             i += 1
     return rows
+
+
+def quality(
+    x_hat: Tensor,
+    pinv: Tensor | None,
+    x: Tensor,
+    physics,
+    data_range: float = 1.0,
+    prefix: str = "",
+) -> dict[str, Tensor]:
+    """Per-image ``psnr`` (and ``ssim`` for images of at least 11×11) of ``x_hat``, and of
+    ``pinv`` (``psnr_pinv``...) when given; with ``prefix`` the keys are ``psnr_<prefix>``..."""
+    xd, rd = physics.display(x), physics.display(x_hat)
+    big = min(xd.shape[-2:]) >= 11 and xd.dim() == 4
+    name = (lambda m: f"{m}_{prefix}") if prefix else (lambda m: m)
+    out = {name("psnr"): psnr(rd, xd, data_range, "none")}
+    if big:
+        out[name("ssim")] = ssim(rd, xd, data_range, "none")
+    if pinv is not None:
+        pd = physics.display(pinv)
+        out["psnr_pinv"] = psnr(pd, xd, data_range, "none")
+        if big:
+            out["ssim_pinv"] = ssim(pd, xd, data_range, "none")
+    return out
+
+
+def loader(data: Dataset, batch_size: int, cfg, device: torch.device, sampler=None, seed: int = 0):
+    """A ``DataLoader`` in order (or over ``sampler``) with a private seeded generator: creating
+    its iterator never consumes the global torch RNG (exact resume)."""
+    gen = torch.Generator().manual_seed(cfg.seed * 7919 + seed)
+    return DataLoader(
+        data,
+        batch_size=batch_size,
+        sampler=sampler,
+        shuffle=False,
+        generator=gen,
+        num_workers=cfg.num_workers,
+        pin_memory=torch.device(device).type == "cuda",
+    )
+
+
+def epoch_loader(data: Dataset, cfg, dist, epoch: int, skip: int, device: torch.device):
+    """This rank's batches of ``epoch``: a seeded permutation (``DistributedSampler`` with
+    ``set_epoch``), the first ``skip`` batches left out (a resumed, interrupted epoch)."""
+    per_rank = cfg.batch_size // dist.world_size
+    sampler = DistributedSampler(
+        data,
+        num_replicas=dist.world_size,
+        rank=dist.rank,
+        shuffle=True,
+        seed=cfg.seed,
+        drop_last=False,
+    )
+    sampler.set_epoch(epoch)
+    indices = list(sampler)[skip * per_rank :]
+    return loader(data, per_rank, cfg, device, sampler=indices, seed=epoch)
+
+
+@torch.no_grad()
+def samples(model: nn.Module, physics, data: Dataset, cfg, device: torch.device) -> dict:
+    """The first ``cfg.n_samples`` items reconstructed: ``y``, ``pinv``, ``x_hat``, ``x`` (or
+    ``None``) and per-item ``psnr_x_hat``/``psnr_pinv`` when ``x`` is known (for the plots)."""
+    k = min(cfg.n_samples, len(data))
+    batch = next(iter(loader(Subset(data, range(k)), k, cfg, device)))
+    y, x, p = batch_physics(batch, physics, device)
+    was_training = model.training
+    model.eval()
+    try:
+        x_hat = model(y, p)
+    finally:
+        model.train(was_training)
+    pinv = p.A.pinv(y)
+    out = {"y": y.cpu(), "pinv": p.display(pinv).cpu(), "x_hat": p.display(x_hat).cpu(), "x": None}
+    if x is not None:
+        out["x"] = p.display(x).cpu()
+        q = quality(x_hat, pinv, x, p, float(cfg.data_range))
+        out["psnr_x_hat"], out["psnr_pinv"] = q["psnr"].cpu(), q["psnr_pinv"].cpu()
+    return out
+
+
+@torch.no_grad()
+def dry_run(
+    model: nn.Module, loss: nn.Module, physics, data: Dataset, n: int = 2
+) -> dict[str, float]:
+    """One loss evaluation on the first ``n`` items (model in eval mode): shape and configuration
+    problems surface in a second, before a run starts. Returns the terms as numbers."""
+    from torch.utils.data import default_collate
+
+    from selfrecon.losses.step import Step
+    from selfrecon.training.trainer import loss_terms
+
+    batch = default_collate([data[i] for i in range(min(n, len(data)))])
+    y, x, p = batch_physics(batch, physics)
+    was = model.training
+    model.eval()
+    try:
+        terms = loss_terms(loss, Step(y, p, model, torch.Generator().manual_seed(0), x=x))
+    finally:
+        model.train(was)
+    return {k: float(v) for k, v in terms.items()}
+
+
+@torch.no_grad()
+def predict(model: nn.Module, physics, data: Dataset, batch_size: int = 16, device=None):
+    """``(name, x_hat)`` for every item of ``data`` in order (``x_hat`` in display layout: the
+    magnitude for complex images), the model in eval mode."""
+    model.eval()
+    names = getattr(data, "names", None)
+    i = 0
+    for batch in DataLoader(data, batch_size=batch_size, shuffle=False):
+        y, _, p = batch_physics(batch, physics, device)
+        x_hat = p.display(model(y, p)).cpu()
+        for b in range(x_hat.shape[0]):
+            yield (names[i] if names and i < len(names) else f"item_{i:04d}"), x_hat[b]
+            i += 1
