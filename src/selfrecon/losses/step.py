@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor
 
-__all__ = ["Step"]
+__all__ = ["Step", "loss_terms"]
 
 
 class Step:
@@ -79,3 +79,17 @@ class Step:
         self.passes += 1
         out = self.model(torch.cat(inputs), physics)
         return list(out.split([t.shape[0] for t in inputs]))
+
+
+def loss_terms(loss: Callable, step: Step) -> dict[str, Tensor]:
+    """``loss(step)``, checked: a non-empty dict of scalar tensors."""
+    terms = dict(loss(step))
+    for k, v in terms.items():
+        if not isinstance(v, Tensor) or v.dim() != 0:
+            shape = tuple(v.shape) if isinstance(v, Tensor) else ""
+            raise TypeError(
+                f"loss term {k!r} must be a scalar tensor, got {type(v).__name__}{shape}"
+            )
+    if not terms:
+        raise TypeError(f"{type(loss).__name__} returned no loss terms")
+    return terms

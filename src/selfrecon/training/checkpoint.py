@@ -30,7 +30,10 @@ __all__ = [
     "load_safetensors",
     "TrainState",
     "Snapshot",
+    "Checkpointer",
 ]
+
+CHECKPOINT_FORMAT = 1
 
 
 class CheckpointError(SelfreconError):
@@ -212,3 +215,67 @@ class Snapshot:
             for b, saved in zip(self.model.buffers(), bufs, strict=True):
                 b.copy_(saved)
         self._taken = None
+
+
+class Checkpointer:
+    """Writes and restores everything a resumed run needs: model, optimizer, scheduler, every
+    rank's RNG states and the loop's ``parts`` (objects with ``state_dict``/``load_state_dict``:
+    loop counters, running means, the best tracker). ``state``/``meter`` entries are stored flat
+    (``epoch``, ``step``, ``acc``...) and ``best`` nested, the checkpoint format 1."""
+
+    def __init__(self, model, optimizer, scheduler, generator, dist, parts: dict):
+        self.model, self.optimizer, self.scheduler = model, optimizer, scheduler
+        self.generator, self.dist, self.parts = generator, dist, parts
+
+    def save(self, path: Path, extra: dict) -> Path | None:
+        """Gather (all ranks), then write on rank 0; returns the path there, ``None`` elsewhere."""
+        import selfrecon
+        from selfrecon.training.distributed import gather_objects
+
+        rng = gather_objects(rng_state(self.generator), self.dist)  # every rank's, for DDP
+        state = {
+            "format": CHECKPOINT_FORMAT,
+            "selfrecon_version": selfrecon.__version__,
+            "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+            "rng": {"ranks": rng} if self.dist.enabled else rng[0],
+            "world_size": self.dist.world_size,
+            **extra,
+        }
+        for name, part in self.parts.items():
+            sd = part.state_dict()
+            state.update({name: sd} if name == "best" else sd)
+        return save_checkpoint(state, path) if self.dist.is_main else None
+
+    def load(self, path, log) -> dict:
+        """Restore everything from ``path``; returns the checkpoint dict (for extra entries)."""
+        from selfrecon.errors import ConfigError
+
+        state = load_checkpoint(path, map_location="cpu")
+        try:
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            if self.scheduler is not None and state.get("scheduler") is not None:
+                self.scheduler.load_state_dict(state["scheduler"])
+        except (RuntimeError, ValueError, KeyError) as err:
+            raise ConfigError(
+                f"checkpoint {path} does not fit this model/optimizer "
+                f"({str(err).splitlines()[0]}); resume with the same model and config, "
+                "or start a new run_dir"
+            ) from None
+        for name, part in self.parts.items():
+            part.load_state_dict(state.get(name, {}) if name == "best" else state)
+        set_rng_state(self._rank_rng(state["rng"], log), self.generator)
+        return state
+
+    def _rank_rng(self, rng: dict, log) -> dict:
+        if "ranks" not in rng:
+            return rng
+        ranks, world = rng["ranks"], self.dist.world_size
+        if len(ranks) != world:
+            log(
+                f"warning: checkpoint written by {len(ranks)} processes, resuming with {world}; "
+                "random draws will differ"
+            )
+        return ranks[min(self.dist.rank, len(ranks) - 1)]

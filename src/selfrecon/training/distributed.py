@@ -8,6 +8,7 @@ plots happen on rank 0 only.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 
@@ -23,6 +24,8 @@ __all__ = [
     "resolve_device",
     "local_device",
     "wrap_ddp",
+    "place_model",
+    "shard",
     "all_finite",
     "all_sum",
     "broadcast_flag",
@@ -137,3 +140,27 @@ def is_main() -> bool:
 def barrier(info: DistInfo) -> None:
     if info.enabled:
         dist.barrier()
+
+
+def shard(n_items: int, batch_size: int, info: DistInfo) -> tuple[int, int]:
+    """``(per-rank batch, batches per epoch)`` when ``batch_size`` is the global batch."""
+    from selfrecon.errors import ConfigError
+
+    if batch_size % info.world_size:
+        raise ConfigError(
+            f"batch_size {batch_size} is the global batch and must be divisible by the number of "
+            f"processes ({info.world_size})"
+        )
+    per_rank = batch_size // info.world_size
+    return per_rank, math.ceil(math.ceil(n_items / info.world_size) / per_rank)
+
+
+def place_model(model: nn.Module, device: torch.device, info: DistInfo, cfg) -> tuple:
+    """``(model, net)``: the model on ``device`` (channels-last memory and synchronised batch norm
+    when ``cfg`` asks), and what the training step calls — its DDP wrap under DDP, else itself."""
+    model = model.to(device)
+    if cfg.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    if cfg.sync_bn and info.enabled:
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    return model, wrap_ddp(model, info, device)

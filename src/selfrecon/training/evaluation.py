@@ -18,6 +18,7 @@ __all__ = [
     "evaluate",
     "predict",
     "dry_run",
+    "validate",
     "quality",
     "samples",
     "loader",
@@ -51,6 +52,12 @@ def init_name(solver: nn.Module) -> str:
 
 def batch_physics(batch: dict, physics, device: torch.device | str | None = None):
     """``(y, x or None, physics)`` of a collated batch; per-item ``params`` update the physics."""
+    if not isinstance(batch, dict) or "y" not in batch:
+        raise DataError(
+            "training items must be dicts with a 'y' entry (and optional 'x', 'params'); wrap "
+            "images with selfrecon.data.MeasuredDataset(images, physics, seed) or load "
+            "measurements with selfrecon.data.MeasurementSet(folder)"
+        )
     y = batch["y"] if device is None else batch["y"].to(device)
     x = batch.get("x")
     if x is not None and device is not None:
@@ -187,8 +194,7 @@ def dry_run(
     problems surface in a second, before a run starts. Returns the terms as numbers."""
     from torch.utils.data import default_collate
 
-    from selfrecon.losses.step import Step
-    from selfrecon.training.trainer import loss_terms
+    from selfrecon.losses.step import Step, loss_terms
 
     batch = default_collate([data[i] for i in range(min(n, len(data)))])
     y, x, p = batch_physics(batch, physics)
@@ -214,3 +220,37 @@ def predict(model: nn.Module, physics, data: Dataset, batch_size: int = 16, devi
         for b in range(x_hat.shape[0]):
             yield (names[i] if names and i < len(names) else f"item_{i:04d}"), x_hat[b]
             i += 1
+
+
+@torch.no_grad()
+def validate(model: nn.Module, loss: nn.Module, physics, data: Dataset, cfg, device) -> dict:
+    """Mean of each loss term (and ``total``) over ``data``, plus PSNR/SSIM of ``x̂`` and ``A†y``
+    when the items have ground truth ``x``: the Trainer's validation.
+
+    A fresh generator seeded with ``cfg.val_seed`` makes the value deterministic across epochs;
+    model and loss run in eval mode (full-batch SURE probes, see SURE's ``probe_fraction``).
+    """
+    from selfrecon.losses.step import Step, loss_terms
+
+    gen = torch.Generator(device=device).manual_seed(cfg.val_seed)
+    was_training, loss_training = model.training, loss.training
+    model.eval()
+    loss.eval()
+    sums: dict[str, float] = {}
+    n = 0
+    try:
+        for batch in loader(data, cfg.val_batch_size or cfg.batch_size, cfg, device):
+            y, x, p = batch_physics(batch, physics, device)
+            step = Step(y, p, model, gen, x=x)
+            terms = loss_terms(loss, step)
+            terms["total"] = sum(terms.values())
+            if x is not None:
+                q = quality(step.x_hat, p.A.pinv(y), x, p, cfg.data_range)
+                terms.update({k: v.mean() for k, v in q.items()})
+            n += y.shape[0]
+            for k, v in terms.items():
+                sums[k] = sums.get(k, 0.0) + float(v) * y.shape[0]
+    finally:
+        model.train(was_training)
+        loss.train(loss_training)
+    return {k: v / max(n, 1) for k, v in sums.items()}

@@ -181,3 +181,10 @@ def plot_run(run_dir: str | os.PathLike) -> list[Path]:
                 )
             )
     return out
+
+
+def plot_epoch(run_dir, samples: dict, epoch: int) -> None:
+    """The plots a run refreshes at an epoch: ``plots/samples_epoch_NNNN.png`` and ``loss.png``."""
+    plots = Path(run_dir) / "plots"
+    plot_samples(samples, plots / f"samples_epoch_{epoch:04d}.png", title=f"epoch {epoch}")
+    plot_loss(Path(run_dir) / "metrics.csv", plots / "loss.png")

@@ -9,7 +9,7 @@ import torch
 
 from selfrecon.training.distributed import DistInfo, all_sum
 
-__all__ = ["Progress", "Meter", "progress_mode"]
+__all__ = ["Progress", "Meter", "progress_mode", "epoch_line"]
 
 
 def progress_mode(mode: str) -> str:
@@ -94,3 +94,13 @@ class Meter:
 
     def load_state_dict(self, state: dict) -> None:
         self.sums, self.n = dict(state.get("acc", {})), int(state.get("acc_n", 0))
+
+
+def epoch_line(row: dict, total_epochs: int) -> str:
+    """``epoch 3/10 | step 30 | train_mc 0.0123 | val_psnr 27.512 | lr 0.001``."""
+    parts = [f"epoch {row['epoch']}/{total_epochs}", f"step {row['step']}"]
+    for k, v in row.items():
+        if k.startswith(("train_", "val_")):
+            parts.append(f"{k} {v:.3f}" if "psnr" in k else f"{k} {v:.4g}")
+    parts.append(f"lr {row['lr']:.3g}")
+    return " | ".join(parts)

@@ -34,7 +34,7 @@ from torch import Tensor, nn
 import selfrecon
 from selfrecon.errors import ConfigError
 
-__all__ = ["RunFolder", "describe", "spec_of", "is_run_folder"]
+__all__ = ["RunFolder", "describe", "spec_of", "is_run_folder", "run_spec", "environment"]
 
 
 def describe(obj) -> object:
@@ -222,4 +222,19 @@ def environment(seed: int, device: torch.device, world_size: int) -> dict:
         "world_size": world_size,
         "threads": torch.get_num_threads(),
         "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
+
+
+def run_spec(
+    config, model, loss, physics, train, val, world_size: int, per_rank_batch: int
+) -> dict:
+    """The Trainer's description of a run (``spec.yaml``): its training settings, the specs of
+    model, loss and physics, the data sizes and the process layout."""
+    return {
+        "train": config.to_dict(),
+        "model": spec_of(model),
+        "loss": spec_of(loss),
+        "physics": spec_of(physics),
+        "data": {"train_items": len(train), "val_items": len(val) if val is not None else 0},
+        "distributed": {"world_size": world_size, "per_rank_batch": per_rank_batch},
     }

@@ -31,32 +31,22 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
-from torch import Tensor, nn
+from torch import nn
 from torch.utils.data import Dataset
 
 import selfrecon
-from selfrecon.errors import ConfigError, DataError, SelfreconError
-from selfrecon.losses.step import Step
+from selfrecon.errors import DataError, SelfreconError
+from selfrecon.losses.step import Step, loss_terms
 from selfrecon.training import distributed as D
 from selfrecon.training.best import BestTracker
-from selfrecon.training.checkpoint import (
-    Snapshot,
-    TrainState,
-    export_safetensors,
-    load_checkpoint,
-    rng_state,
-    save_checkpoint,
-    set_rng_state,
-)
+from selfrecon.training.checkpoint import Checkpointer, Snapshot, TrainState, export_safetensors
 from selfrecon.training.config import TrainConfig
-from selfrecon.training.evaluation import batch_physics, epoch_loader, loader, quality, samples
-from selfrecon.training.optim import build_optimizer, build_scheduler
-from selfrecon.training.progress import Meter, Progress
-from selfrecon.training.run_folder import RunFolder, environment, spec_of
+from selfrecon.training.evaluation import batch_physics, epoch_loader, samples, validate
+from selfrecon.training.optim import build_optimizer, build_scheduler, identifiability_lines
+from selfrecon.training.progress import Meter, Progress, epoch_line
+from selfrecon.training.run_folder import RunFolder, environment, run_spec
 
-__all__ = ["Trainer", "FitSummary", "NonFiniteLossError", "loss_terms"]
-
-CHECKPOINT_FORMAT = 1
+__all__ = ["Trainer", "FitSummary", "NonFiniteLossError"]
 
 
 class NonFiniteLossError(SelfreconError, FloatingPointError):
@@ -75,20 +65,6 @@ class FitSummary:
 
     def as_dict(self) -> dict:
         return asdict(self)
-
-
-def loss_terms(loss: nn.Module, step: Step) -> dict[str, Tensor]:
-    """``loss(step)``, checked: a non-empty dict of scalar tensors."""
-    terms = dict(loss(step))
-    for k, v in terms.items():
-        if not isinstance(v, Tensor) or v.dim() != 0:
-            shape = tuple(v.shape) if isinstance(v, Tensor) else ""
-            raise TypeError(
-                f"loss term {k!r} must be a scalar tensor, got {type(v).__name__}{shape}"
-            )
-    if not terms:
-        raise TypeError(f"{type(loss).__name__} returned no loss terms")
-    return terms
 
 
 class Trainer:
@@ -136,24 +112,13 @@ class Trainer:
         device = D.resolve_device(device if device is not None else cfg.device)
         self.dist = D.setup_distributed(device)
         self.device = D.local_device(device, self.dist)
-        if cfg.batch_size % self.dist.world_size:
-            raise ConfigError(
-                f"batch_size {cfg.batch_size} is the global batch and must be divisible by the "
-                f"number of processes ({self.dist.world_size})"
-            )
         if len(train) == 0:
             raise DataError("the training set is empty")
         self.train_set, self.val_set = train, val
-        self.model = model.to(self.device)
-        if cfg.channels_last:
-            self.model = self.model.to(memory_format=torch.channels_last)
-        if cfg.sync_bn and self.dist.enabled:
-            self.model = nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
+        self.per_rank_batch, self.batches_per_epoch = D.shard(len(train), cfg.batch_size, self.dist)
+        # the model on its device (channels-last, synced batch norm if asked); net: its DDP wrap
+        self.model, self.net = D.place_model(model, self.device, self.dist, cfg)
         self.loss, self.physics = loss.to(self.device), physics.to(self.device)
-        self.net = D.wrap_ddp(self.model, self.dist, self.device)
-        self.per_rank_batch = cfg.batch_size // self.dist.world_size
-        per_rank_items = math.ceil(len(train) / self.dist.world_size)
-        self.batches_per_epoch = math.ceil(per_rank_items / self.per_rank_batch)
         steps = cfg.steps
         self.total_epochs = math.ceil(steps / self.batches_per_epoch) if steps else cfg.epochs
         self.optimizer = build_optimizer(self.model, cfg)
@@ -170,6 +135,10 @@ class Trainer:
         self.meter = Meter()
         self.best = BestTracker(cfg.best_by, getattr(loss, "risk_terms", ()))
         self.snapshot = Snapshot(self.model, self.generator)
+        self.checkpoint = Checkpointer(
+            self.model, self.optimizer, self.scheduler, self.generator, self.dist,
+            parts={"state": self.state, "meter": self.meter, "best": self.best},
+        )  # fmt: skip
         self._samples: dict | None = None
         self._last_row: dict = {}
         self._ckpt_epoch = 0
@@ -203,7 +172,7 @@ class Trainer:
         return self._finish()
 
     def _train_step(self, batch) -> dict[str, float]:
-        y, x, physics = self._unpack(batch)
+        y, x, physics = batch_physics(batch, self.physics, self.device)
         self.optimizer.zero_grad(set_to_none=True)
         terms = loss_terms(self.loss, Step(y, physics, self.net, self.generator, x=x))
         total = sum(terms.values())
@@ -249,7 +218,7 @@ class Trainer:
         improved = D.broadcast_flag(main and self.best.update(row, epoch), self.dist, self.device)
         self.run.write_row(row)
         self._last_row = row
-        self.log(self._line(row))
+        self.log(epoch_line(row, self.total_epochs))
         if epoch % cfg.ckpt_every == 0 or last:
             self.save()
         if improved:
@@ -273,8 +242,9 @@ class Trainer:
             )
         elif cfg.resume:
             self.log(f"resume=True but {self.run.last} does not exist; starting a new run")
-        if not resuming:
-            self._check_identifiability()
+        if not resuming and cfg.check_identifiability and self.dist.is_main:
+            for line, echo in identifiability_lines(self.physics, self.loss):
+                self.log(line, echo=echo)
         if self.dist.is_main:
             from selfrecon.models import summary
 
@@ -317,50 +287,12 @@ class Trainer:
             self.train_set, self.config, self.dist, s.epoch, s.batch_in_epoch, self.device
         )
 
-    def _unpack(self, batch) -> tuple[Tensor, Tensor | None, nn.Module]:
-        if not isinstance(batch, dict) or "y" not in batch:
-            raise DataError(
-                "training items must be dicts with a 'y' entry (and optional 'x', 'params'); wrap "
-                "images with selfrecon.data.MeasuredDataset(images, physics, seed) or load "
-                "measurements with selfrecon.data.MeasurementSet(folder)"
-            )
-        return batch_physics(batch, self.physics, self.device)
-
     # -- validation and samples ---------------------------------------------------------------
-    @torch.no_grad()
     def validate(self) -> dict[str, float]:
-        """Mean of each loss term on the validation set, plus PSNR/SSIM when ``x`` is known.
-
-        A fresh generator seeded with ``val_seed`` makes the value deterministic across epochs;
-        the loss runs in eval mode (full-batch SURE probes, see SURE's ``probe_fraction``).
-        """
+        """Mean of each loss term on the validation set, plus PSNR/SSIM when ``x`` is known."""
         if self.val_set is None:
             return {}
-        cfg = self.config
-        gen = torch.Generator(device=self.device).manual_seed(cfg.val_seed)
-        was_training, loss_training = self.model.training, self.loss.training
-        self.model.eval()
-        self.loss.eval()
-        sums: dict[str, float] = {}
-        n = 0
-        try:
-            for batch in loader(
-                self.val_set, cfg.val_batch_size or cfg.batch_size, cfg, self.device
-            ):
-                y, x, physics = self._unpack(batch)
-                step = Step(y, physics, self.model, gen, x=x)
-                terms = loss_terms(self.loss, step)
-                terms["total"] = sum(terms.values())
-                if x is not None:
-                    q = quality(step.x_hat, physics.A.pinv(y), x, physics, cfg.data_range)
-                    terms.update({k: v.sum() / y.shape[0] for k, v in q.items()})
-                n += y.shape[0]
-                for k, v in terms.items():
-                    sums[k] = sums.get(k, 0.0) + float(v) * y.shape[0]
-        finally:
-            self.model.train(was_training)
-            self.loss.train(loss_training)
-        return {k: v / max(n, 1) for k, v in sums.items()}
+        return validate(self.model, self.loss, self.physics, self.val_set, self.config, self.device)
 
     def samples(self) -> dict:
         """The first ``n_samples`` items of the validation (else training) set, reconstructed."""
@@ -368,98 +300,38 @@ class Trainer:
         return samples(self.model, self.physics, data, self.config, self.device)
 
     def _plot(self, epoch: int) -> None:
-        from selfrecon.training.plots import plot_loss, plot_samples
+        from selfrecon.training.plots import plot_epoch
 
-        plots = self.run.path / "plots"
-        plot_samples(
-            self._samples, plots / f"samples_epoch_{epoch:04d}.png", title=f"epoch {epoch}"
-        )
-        plot_loss(self.run.metrics, plots / "loss.png")
+        plot_epoch(self.run.path, self._samples, epoch)
 
     # -- checkpoints --------------------------------------------------------------------------
     def save(self, path: Path | None = None) -> Path | None:
         """Write a checkpoint (rank 0 writes; all ranks take part in gathering RNG states)."""
-        rng = D.gather_objects(rng_state(self.generator), self.dist)  # every rank's, for DDP
-        state = {
-            "format": CHECKPOINT_FORMAT,
-            "selfrecon_version": selfrecon.__version__,
-            "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
-            **self.state.state_dict(),
-            **self.meter.state_dict(),
-            "best": self.best.state_dict(),
-            "rng": {"ranks": rng} if self.dist.enabled else rng[0],
-            "world_size": self.dist.world_size,
-            "config": json.dumps(self.config.to_dict()),
-            "samples": self._samples,
-        }
-        if not self.dist.is_main:
-            return None
-        path = save_checkpoint(state, path or self.run.last)
+        extra = {"config": json.dumps(self.config.to_dict()), "samples": self._samples}
+        path = self.checkpoint.save(path or self.run.last, extra)
         if path == self.run.last:
             self._ckpt_epoch = self.state.epoch
         return path
 
     def load(self, path: str | os.PathLike) -> None:
         """Restore model, optimizer, scheduler, loop counters and RNG states from a checkpoint."""
-        state = load_checkpoint(path, map_location="cpu")
-        try:
-            self.model.load_state_dict(state["model"])
-            self.optimizer.load_state_dict(state["optimizer"])
-            if self.scheduler is not None and state.get("scheduler") is not None:
-                self.scheduler.load_state_dict(state["scheduler"])
-        except (RuntimeError, ValueError, KeyError) as err:
-            raise ConfigError(
-                f"checkpoint {path} does not fit this model/optimizer "
-                f"({str(err).splitlines()[0]}); resume with the same model and config, "
-                "or start a new run_dir"
-            ) from None
-        self.state.load_state_dict(state)
-        self.meter.load_state_dict(state)
-        self.best.load_state_dict(state.get("best", {}))
+        state = self.checkpoint.load(path, self.log)
         self._samples = state.get("samples")
-        set_rng_state(self._rank_rng(state["rng"]), self.generator)
         self._ckpt_epoch = self.state.epoch
-
-    def _rank_rng(self, rng: dict) -> dict:
-        if "ranks" not in rng:
-            return rng
-        ranks = rng["ranks"]
-        if len(ranks) != self.dist.world_size:
-            self.log(
-                f"warning: checkpoint written by {len(ranks)} processes, resuming with "
-                f"{self.dist.world_size}; random draws will differ"
-            )
-        return ranks[min(self.dist.rank, len(ranks) - 1)]
 
     def export(self, path: str | os.PathLike) -> Path:
         """Write ``model.safetensors`` (weights only) with the run's config in its metadata."""
         spec = self._spec()
-        meta = {
-            "config": spec["train"],
-            **{k: spec[k] for k in ("model", "physics", "loss")},
-            "selfrecon_version": selfrecon.__version__,
-            "epoch": self.state.epoch,
-        }
+        meta = {"config": spec["train"], **{k: spec[k] for k in ("model", "physics", "loss")}}
+        meta.update(selfrecon_version=selfrecon.__version__, epoch=self.state.epoch)
         return export_safetensors(self.model, path, meta)
 
     # -- descriptions -------------------------------------------------------------------------
     def _spec(self) -> dict:
-        return {
-            "train": self.config.to_dict(),
-            "model": spec_of(self.model),
-            "loss": spec_of(self.loss),
-            "physics": spec_of(self.physics),
-            "data": {
-                "train_items": len(self.train_set),
-                "val_items": len(self.val_set) if self.val_set is not None else 0,
-            },
-            "distributed": {
-                "world_size": self.dist.world_size,
-                "per_rank_batch": self.per_rank_batch,
-            },
-        }
+        return run_spec(
+            self.config, self.model, self.loss, self.physics, self.train_set, self.val_set,
+            self.dist.world_size, self.per_rank_batch,
+        )  # fmt: skip
 
     def _env(self) -> dict:
         return environment(self.config.seed, self.device, self.dist.world_size)
@@ -470,31 +342,3 @@ class Trainer:
             self.run.log(msg)
             if echo:
                 self.progress.echo(msg)
-
-    def _line(self, row: dict) -> str:
-        parts = [f"epoch {row['epoch']}/{self.total_epochs}", f"step {row['step']}"]
-        for k, v in row.items():
-            if k.startswith(("train_", "val_")):
-                parts.append(f"{k} {v:.3f}" if "psnr" in k else f"{k} {v:.4g}")
-        parts.append(f"lr {row['lr']:.3g}")
-        return " | ".join(parts)
-
-    def _check_identifiability(self) -> None:
-        """Warn when the theory says the operator + group cannot be learnt from measurements."""
-        if not self.config.check_identifiability or not self.dist.is_main:
-            return
-        group = next(
-            (m.group for m in self.loss.modules() if getattr(m, "group", None) is not None), None
-        )
-        if group is None:
-            return
-        from selfrecon.theory import identifiability
-
-        report = identifiability(self.physics, group, recommend=False, time_budget=5.0)
-        self.log(f"identifiability: {report.verdict} ({report.reason})", echo=False)
-        if report.verdict == "not identifiable":
-            self.log(
-                f"warning: theory says this operator with group {group!r} is not identifiable from "
-                "measurements alone — the equivariance loss cannot recover the missing part; "
-                "use another group or more operators"
-            )
