@@ -1,8 +1,10 @@
 """Errors that speak the user's language.
 
-Every user-facing mistake raises a subclass of :class:`SelfreconError` (or a plain
-``ValueError`` / ``TypeError`` with a one-line message saying what is wrong and what to do). The
-CLI turns any of them into ``selfrecon: <message>`` and exit code 2.
+Every user-facing mistake raises a subclass of :class:`SelfreconError` with a one-line message
+saying what is wrong and what to do (:class:`ConfigError` and :class:`DataError` are also
+``ValueError`` subclasses, so ``except ValueError`` keeps working). The CLI turns them into
+``selfrecon: <message>`` and exit code 2; any other exception is a bug in selfrecon: exit code 1,
+"please report", and ``--debug`` for the traceback.
 """
 
 from __future__ import annotations

@@ -23,22 +23,24 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from selfrecon.errors import DataError
+
 __all__ = ["psnr", "ssim", "mean_ci", "seeded_mean_ci"]
 
 
 def _check(x_hat: Tensor, x: Tensor, name: str) -> None:
     if x_hat.shape != x.shape:
-        raise ValueError(
+        raise DataError(
             f"{name}: reconstruction has shape {tuple(x_hat.shape)} but the reference has "
             f"{tuple(x.shape)}; compare images of the same shape (use physics.display for complex)"
         )
     if x.dim() < 2:
-        raise ValueError(f"{name} expects batched images (B, ...), got shape {tuple(x.shape)}")
+        raise DataError(f"{name} expects batched images (B, ...), got shape {tuple(x.shape)}")
 
 
 def _check_range(data_range: float) -> None:
     if not math.isfinite(float(data_range)) or data_range <= 0:
-        raise ValueError(f"data_range must be a positive number, got {data_range}")
+        raise DataError(f"data_range must be a positive number, got {data_range}")
 
 
 def _reduce(v: Tensor, reduction: str) -> Tensor:
@@ -46,7 +48,7 @@ def _reduce(v: Tensor, reduction: str) -> Tensor:
         return v.mean()
     if reduction == "none":
         return v
-    raise ValueError(f"reduction must be 'mean' or 'none', got {reduction!r}")
+    raise DataError(f"reduction must be 'mean' or 'none', got {reduction!r}")
 
 
 def psnr(x_hat: Tensor, x: Tensor, data_range: float = 1.0, reduction: str = "mean") -> Tensor:
@@ -91,11 +93,11 @@ def ssim(
     _check(x_hat, x, "ssim")
     _check_range(data_range)
     if x.dim() != 4:
-        raise ValueError(f"ssim expects images (B, C, H, W), got shape {tuple(x.shape)}")
+        raise DataError(f"ssim expects images (B, C, H, W), got shape {tuple(x.shape)}")
     radius = int(3.5 * sigma + 0.5)
     win = 2 * radius + 1
     if x.shape[-1] < win or x.shape[-2] < win:
-        raise ValueError(
+        raise DataError(
             f"ssim needs images of at least {win}×{win} pixels (its Gaussian window), got "
             f"{x.shape[-2]}×{x.shape[-1]}; use psnr for smaller images"
         )
@@ -137,9 +139,9 @@ def mean_ci(values, level: float = 0.95) -> tuple[float, float]:
 
     v = np.asarray(values, dtype=np.float64).reshape(-1)
     if v.size == 0:
-        raise ValueError("mean_ci needs at least one value")
+        raise DataError("mean_ci needs at least one value")
     if not 0 < level < 1:
-        raise ValueError(f"level must be in (0, 1), got {level}")
+        raise DataError(f"level must be in (0, 1), got {level}")
     if v.size == 1:
         return float(v[0]), float("nan")
     return float(v.mean()), _t(level, v.size - 1) * float(v.std(ddof=1)) / math.sqrt(v.size)

@@ -142,9 +142,9 @@ def shrink(j_output: np.ndarray, noisy: np.ndarray, loss: float, noise_var: floa
     ``λ`` is clipped to ``[0, 1]`` (an overestimated σ² > L would otherwise extrapolate).
     """
     if loss <= 0 or not math.isfinite(loss):
-        raise ValueError(f"shrinkage needs a positive self-supervised loss, got {loss}")
+        raise ConfigError(f"shrinkage needs a positive self-supervised loss, got {loss}")
     if noise_var < 0 or not math.isfinite(noise_var):
-        raise ValueError(f"shrinkage needs a noise variance ≥ 0, got {noise_var}")
+        raise ConfigError(f"shrinkage needs a noise variance ≥ 0, got {noise_var}")
     lam = min(1.0, max(0.0, noise_var / loss))
     noisy = np.asarray(noisy, np.float64)
     return noisy + lam * (np.asarray(j_output, np.float64) - noisy)

@@ -59,7 +59,7 @@ def disk_footprint(radius: int, donut: bool = False) -> np.ndarray:
 def _check_image(image: np.ndarray, what: str) -> np.ndarray:
     image = np.asarray(image)
     if image.ndim not in (2, 3):
-        raise ValueError(
+        raise ConfigError(
             f"{what} expects an image of shape (H, W) or (H, W, C), got shape {image.shape}; "
             "pass one image with channels last"
         )

@@ -20,6 +20,7 @@ from typing import TypeVar
 import numpy as np
 import torch
 
+from selfrecon.errors import ConfigError
 from selfrecon.losses.masking import GridMasker
 
 __all__ = ["j_invariant", "to_chw_tensor", "from_chw_tensor"]
@@ -33,7 +34,7 @@ def to_chw_tensor(image: np.ndarray) -> torch.Tensor:
     if a.ndim == 2:
         a = a[:, :, None]
     if a.ndim != 3:
-        raise ValueError(
+        raise ConfigError(
             f"expected an image of shape (H, W) or (H, W, C), got shape {np.shape(image)}"
         )
     return torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1)))[None]
@@ -79,7 +80,7 @@ def j_invariant(
             xm, m = masker.apply(x, i)
             y = np.asarray(denoiser(from_chw_tensor(xm, image.ndim)))
             if y.shape != image.shape:
-                raise ValueError(
+                raise ConfigError(
                     f"j_invariant needs a denoiser that returns an image of the input's shape "
                     f"{image.shape}; it returned {y.shape}"
                 )

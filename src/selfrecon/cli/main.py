@@ -4,7 +4,10 @@ This module imports neither torch nor the library at import time (``selfrecon --
 instant); each command imports what it needs from :mod:`selfrecon.cli.commands`.
 
 Every user mistake exits with code 2 and one line ``selfrecon: <what is wrong>; <what to do>``
-(``--debug`` shows the traceback); Ctrl-C during training exits with 130 after saving ``last.pt``.
+(``--debug`` shows the traceback): the library's own error types (:mod:`selfrecon.errors`), bad
+YAML and unreadable files. Any other exception is a bug in selfrecon, not the user's: exit 1 with
+"please report" and its one-line cause. Ctrl-C during training exits with 130 after saving
+``last.pt``.
 """
 
 from __future__ import annotations
@@ -175,14 +178,9 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
     from selfrecon.errors import SelfreconError
 
-    errs: list[type[BaseException]] = [
-        UsageError,
-        SelfreconError,
-        ValueError,
-        OSError,
-        yaml.YAMLError,
-    ]
-    return tuple(errs)
+    # the library's own user-facing error types, unreadable files and YAML; anything else
+    # (a ValueError or TypeError from deep inside) is a bug, not the user's fault
+    return (UsageError, SelfreconError, OSError, yaml.YAMLError)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -216,15 +214,16 @@ def main(argv: list[str] | None = None) -> int:
 
             if isinstance(err, ValidationError):
                 from selfrecon.cli.config import format_validation_error
+                from selfrecon.errors import ConfigError
 
-                err = ValueError(format_validation_error(err))
+                err = ConfigError(format_validation_error(err))
                 user = True
         except ImportError:  # pragma: no cover
             pass
         if not user:
             print(
-                f"selfrecon: internal error {type(err).__name__}: {_one_line(str(err))}; this is a "
-                "bug, please report it with the output of --debug",
+                f"selfrecon: internal error {type(err).__name__}: {_one_line(str(err))}; this is "
+                "a bug, not your mistake: please report it with the output of --debug",
                 file=sys.stderr,
             )
             return 1

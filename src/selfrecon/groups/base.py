@@ -26,6 +26,7 @@ import torch
 from torch import Tensor
 
 from selfrecon._registry import registrar
+from selfrecon.errors import ConfigError
 
 __all__ = ["Group", "ProductGroup", "build_group", "GROUPS", "register_group"]
 
@@ -62,9 +63,9 @@ def gather_pixels(x: Tensor, src: Tensor) -> Tensor:
 
 def check_batch(x: Tensor, g: Element, group: Group) -> None:
     if x.dim() != 4:
-        raise ValueError(f"{group!r} acts on images (B, C, H, W), got shape {tuple(x.shape)}")
+        raise ConfigError(f"{group!r} acts on images (B, C, H, W), got shape {tuple(x.shape)}")
     if batch_size(g) != x.shape[0]:
-        raise ValueError(
+        raise ConfigError(
             f"{group!r}: {batch_size(g)} group elements for {x.shape[0]} images; draw one per "
             "image with group.sample(len(x), generator)"
         )
@@ -72,7 +73,7 @@ def check_batch(x: Tensor, g: Element, group: Group) -> None:
 
 def check_square(hw: tuple[int, int], group: Group) -> None:
     if int(hw[0]) != int(hw[1]):
-        raise ValueError(
+        raise ConfigError(
             f"{group!r} rotates images, which needs square images but these are "
             f"{int(hw[0])}×{int(hw[1])}; crop or pad them to square first (or use Shift/Flip)"
         )
@@ -107,14 +108,14 @@ class Group:
         raise NotImplementedError
 
     def elements(self, img_shape=None) -> Element:
-        raise ValueError(f"{self!r} is infinite: it has no list of elements (order is None)")
+        raise ConfigError(f"{self!r} is infinite: it has no list of elements (order is None)")
 
     def config(self) -> dict:
         return {}
 
     # -- shared ---------------------------------------------------------------------------
     def source_index(self, g: Element, hw: tuple[int, int]) -> Tensor:  # exact groups only
-        raise ValueError(f"{self!r} is not an exact (pixel-permuting) group")
+        raise ConfigError(f"{self!r} is not an exact (pixel-permuting) group")
 
     def random_apply(
         self, x: Tensor, generator: torch.Generator | None = None, n_trans: int = 1
@@ -124,7 +125,7 @@ class Group:
         Copy ``k`` of image ``b`` is row ``k·B + b``; every row gets its own random element.
         """
         if int(n_trans) < 1:
-            raise ValueError(f"n_trans must be ≥ 1, got {n_trans}")
+            raise ConfigError(f"n_trans must be ≥ 1, got {n_trans}")
         xs = x.repeat(int(n_trans), 1, 1, 1) if n_trans > 1 else x
         g = self.sample(xs.shape[0], generator, img_shape=tuple(x.shape[-2:]))
         return self.apply(xs, g), g
@@ -154,7 +155,7 @@ def _probe_shape(group: Group, img_shape) -> tuple[int, int]:
     for f in getattr(group, "factors", (group,)):
         if hasattr(f, "img_shape"):
             if f.img_shape is None:
-                raise ValueError(
+                raise ConfigError(
                     f"{group!r}: shifts depend on the image size; pass img_shape=(H, W)"
                 )
             return tuple(f.img_shape)
@@ -167,7 +168,7 @@ def lookup(group: Group, src: Tensor, hw: tuple[int, int]) -> Element:
     table = group.source_index(elems, hw)  # (n, HW)
     match = (src[:, None, :] == table[None, :, :]).all(-1)  # (B, n)
     if not bool(match.any(-1).all()):
-        raise ValueError(f"{group!r}: a composed map is not an element (the group is not closed)")
+        raise ConfigError(f"{group!r}: a composed map is not an element (the group is not closed)")
     return take(elems, match.float().argmax(-1))
 
 
@@ -195,7 +196,7 @@ class ProductGroup(Group):
                 raise TypeError(f"group factors must be Group instances, got {type(f).__name__}")
             flat.extend(f.factors if isinstance(f, ProductGroup) else [f])
         if len(flat) < 2:
-            raise ValueError("a product group needs at least two factors")
+            raise ConfigError("a product group needs at least two factors")
         self.factors = tuple(flat)
         self.exact = all(f.exact for f in flat)
 
@@ -209,7 +210,7 @@ class ProductGroup(Group):
 
     def _check(self, g) -> None:
         if not isinstance(g, tuple) or len(g) != len(self.factors):
-            raise ValueError(
+            raise ConfigError(
                 f"{self!r} elements are tuples of {len(self.factors)} element batches "
                 "(one per factor); draw them with .sample()"
             )
@@ -314,17 +315,17 @@ def build_group(spec: str | dict | list | Group) -> Group:
             return ProductGroup(*[build_group(p) for p in parts])
         spec = {"name": parts[0]}
     if not isinstance(spec, dict):
-        raise ValueError(f"a group spec is a name, a dict or a list; got {type(spec).__name__}")
+        raise ConfigError(f"a group spec is a name, a dict or a list; got {type(spec).__name__}")
     spec = dict(spec)
     name = spec.pop("name", None)
     if name == "product":
         return ProductGroup(*[build_group(f) for f in spec.get("factors", [])])
     if name not in GROUPS:
-        raise ValueError(
+        raise ConfigError(
             f"unknown group {name!r}; choose one of {sorted(GROUPS)} "
             "or a product like 'rotate90*flip'"
         )
     try:
         return GROUPS[name](**spec)
     except TypeError as e:
-        raise ValueError(f"bad parameters for group {name!r}: {e}") from None
+        raise ConfigError(f"bad parameters for group {name!r}: {e}") from None

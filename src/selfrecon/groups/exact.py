@@ -14,6 +14,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from selfrecon.errors import ConfigError
 from selfrecon.groups.base import (
     Group,
     _device,
@@ -29,7 +30,7 @@ __all__ = ["Shift", "Rotate90", "Flip"]
 def _as_long(g: Tensor, shape: tuple, group: Group) -> Tensor:
     g = torch.as_tensor(g)
     if g.dim() != len(shape) + 1 or tuple(g.shape[1:]) != shape:
-        raise ValueError(
+        raise ConfigError(
             f"{group!r} elements have shape (B, {', '.join(map(str, shape))})".replace(", )", ")")
             + f", got {tuple(g.shape)}; draw them with .sample()"
         )
@@ -70,7 +71,7 @@ class Shift(_PixelGroup):
 
     def __init__(self, max_shift: int | None = None, img_shape: tuple[int, int] | None = None):
         if max_shift is not None and (int(max_shift) != max_shift or max_shift < 0):
-            raise ValueError(f"max_shift must be a non-negative integer, got {max_shift}")
+            raise ConfigError(f"max_shift must be a non-negative integer, got {max_shift}")
         self.max_shift = None if max_shift is None else int(max_shift)
         self.img_shape = None if img_shape is None else (int(img_shape[-2]), int(img_shape[-1]))
 
@@ -81,7 +82,7 @@ class Shift(_PixelGroup):
     def _shape(self, img_shape) -> tuple[int, int]:
         shape = img_shape if img_shape is not None else self.img_shape
         if shape is None:
-            raise ValueError(
+            raise ConfigError(
                 "Shift() needs the image size to list or draw uniform shifts: pass "
                 "img_shape=(H, W) "
                 "(or max_shift= to draw small shifts)"
@@ -181,7 +182,7 @@ class Flip(_PixelGroup):
 
     def __init__(self, axes: str = "h"):
         if axes not in ("h", "v", "both"):
-            raise ValueError(f"Flip axes must be 'h', 'v' or 'both', got {axes!r}")
+            raise ConfigError(f"Flip axes must be 'h', 'v' or 'both', got {axes!r}")
         self.axes = axes
         self._elements = {
             "h": torch.tensor([[0, 0], [0, 1]]),

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import Tensor
 
+from selfrecon.errors import ConfigError
 from selfrecon.groups.base import Group, _device, check_batch, check_square, register_group
 
 __all__ = ["Rotate", "Scale"]
@@ -35,7 +36,7 @@ def _warp(x: Tensor, theta: Tensor, interpolation: str, padding: str) -> Tensor:
 def _as_vector(g: Tensor, group: Group) -> Tensor:
     g = torch.as_tensor(g, dtype=torch.float32)
     if g.dim() != 1:
-        raise ValueError(f"{group!r} elements have shape (B,), got {tuple(g.shape)}")
+        raise ConfigError(f"{group!r} elements have shape (B,), got {tuple(g.shape)}")
     return g
 
 
@@ -45,9 +46,9 @@ class _Interpolating(Group):
 
     def __init__(self, interpolation: str, padding: str):
         if interpolation not in _INTERP:
-            raise ValueError(f"interpolation must be one of {_INTERP}, got {interpolation!r}")
+            raise ConfigError(f"interpolation must be one of {_INTERP}, got {interpolation!r}")
         if padding not in _PAD:
-            raise ValueError(f"padding must be one of {_PAD}, got {padding!r}")
+            raise ConfigError(f"padding must be one of {_PAD}, got {padding!r}")
         self.interpolation = interpolation
         self.padding = padding
 
@@ -87,11 +88,11 @@ class Rotate(_Interpolating):
     ):
         super().__init__(interpolation, padding)
         if not math.isfinite(float(degrees)) or float(degrees) < 0:
-            raise ValueError(f"degrees must be a finite number ≥ 0, got {degrees}")
+            raise ConfigError(f"degrees must be a finite number ≥ 0, got {degrees}")
         self.degrees = float(degrees)
         self.angles = None if angles is None else [float(a) for a in angles]
         if self.angles is not None and not self.angles:
-            raise ValueError("angles must list at least one angle (degrees)")
+            raise ConfigError("angles must list at least one angle (degrees)")
 
     def sample(self, batch, generator=None, img_shape=None):
         return self._draw(batch, generator, -self.degrees, self.degrees, self.angles)
@@ -150,13 +151,13 @@ class Scale(_Interpolating):
         super().__init__(interpolation, padding)
         lo, hi = (float(f) for f in factors)
         if not (0 < lo <= hi and math.isfinite(hi)):
-            raise ValueError(
+            raise ConfigError(
                 f"scale factors must be a range (lo, hi) with 0 < lo ≤ hi, got {factors}"
             )
         self.factors = (lo, hi)
         self.values = None if values is None else [float(v) for v in values]
         if self.values is not None and (not self.values or min(self.values) <= 0):
-            raise ValueError(f"scale values must be positive numbers, got {values}")
+            raise ConfigError(f"scale values must be positive numbers, got {values}")
 
     def sample(self, batch, generator=None, img_shape=None):
         return self._draw(batch, generator, self.factors[0], self.factors[1], self.values)
@@ -165,7 +166,7 @@ class Scale(_Interpolating):
         g = _as_vector(g, self).to(x.device)
         check_batch(x, g, self)
         if bool((g <= 0).any()):
-            raise ValueError("scale factors must be > 0")
+            raise ConfigError("scale factors must be > 0")
         inv = 1.0 / g.double()
         z = torch.zeros_like(inv)
         theta = torch.stack([torch.stack([inv, z, z], -1), torch.stack([z, inv, z], -1)], 1)

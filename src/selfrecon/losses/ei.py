@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from selfrecon.errors import ConfigError
 from selfrecon.groups.base import Group, build_group
 from selfrecon.losses._util import mse
 from selfrecon.losses.base import Loss
@@ -16,7 +17,7 @@ __all__ = ["EILoss", "REILoss", "MOILoss"]
 
 def _check_n_trans(n_trans: int) -> int:
     if int(n_trans) != n_trans or int(n_trans) < 1:
-        raise ValueError(
+        raise ConfigError(
             f"n_trans (transformed copies per image) must be an integer ≥ 1, got {n_trans}"
         )
     return int(n_trans)
@@ -127,7 +128,7 @@ class MOILoss(Loss):
 
         items = list(physics_list)
         if len(items) < 1:
-            raise ValueError("MOILoss needs a non-empty list of physics (one per operator A_g)")
+            raise ConfigError("MOILoss needs a non-empty list of physics (one per operator A_g)")
         wrapped = []
         for p in items:
             if isinstance(p, LinearOperator):

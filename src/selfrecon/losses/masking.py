@@ -26,6 +26,8 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import Tensor
 
+from selfrecon.errors import ConfigError
+
 __all__ = ["GridMasker"]
 
 _KERNEL = torch.tensor([[0.5, 1.0, 0.5], [1.0, 0.0, 1.0], [0.5, 1.0, 0.5]]) / 6.0
@@ -44,12 +46,12 @@ class GridMasker:
 
     def __init__(self, width: int = 4, mode: str = "interpolate"):
         if int(width) != width or int(width) < 2:
-            raise ValueError(
+            raise ConfigError(
                 "grid mask width must be an integer ≥ 2 (masked pixels need unmasked "
                 f"neighbours); got {width}"
             )
         if mode not in ("interpolate", "zero"):
-            raise ValueError(f"masking mode must be 'interpolate' or 'zero', got {mode!r}")
+            raise ConfigError(f"masking mode must be 'interpolate' or 'zero', got {mode!r}")
         self.width = int(width)
         self.mode = mode
 
@@ -64,7 +66,7 @@ class GridMasker:
     # -- masks ----------------------------------------------------------------------------
     def _check_index(self, index: Tensor) -> None:
         if bool(((index < 0) | (index >= self.n_masks)).any()):
-            raise ValueError(f"mask index must be in [0, {self.n_masks}) for width {self.width}")
+            raise ConfigError(f"mask index must be in [0, {self.n_masks}) for width {self.width}")
 
     def _grid(self, hw: tuple[int, int], index: Tensor, device, dtype) -> Tensor:
         """``(N, 1, H, W)`` masks for a vector of phases ``index`` (N,)."""
@@ -118,7 +120,7 @@ class GridMasker:
         """Mask phase ``index[b]`` in image ``b``: returns ``(x_masked, mask (B, 1, H, W))``."""
         _check_images(x)
         if index.shape != (x.shape[0],):
-            raise ValueError(
+            raise ConfigError(
                 "apply_batch needs one mask index per image: got "
                 f"{tuple(index.shape)} for {x.shape[0]} images"
             )
@@ -146,10 +148,10 @@ class GridMasker:
             out = f(xs)
         else:
             if int(chunk) < 1:
-                raise ValueError(f"chunk must be a positive number of images, got {chunk}")
+                raise ConfigError(f"chunk must be a positive number of images, got {chunk}")
             out = torch.cat([f(xs[s : s + chunk]) for s in range(0, xs.shape[0], int(chunk))])
         if out.shape[0] != xs.shape[0] or out.shape[-2:] != x.shape[-2:]:
-            raise ValueError(
+            raise ConfigError(
                 "j_invariant needs f to map (N, C, H, W) images to (N, C', H, W) images of the "
                 f"same size; got {tuple(out.shape)} for input {tuple(xs.shape)}"
             )
@@ -158,8 +160,8 @@ class GridMasker:
 
 def _check_images(x: Tensor) -> None:
     if x.dim() != 4:
-        raise ValueError(f"grid masking expects images (B, C, H, W), got shape {tuple(x.shape)}")
+        raise ConfigError(f"grid masking expects images (B, C, H, W), got shape {tuple(x.shape)}")
     if x.shape[-1] < 2 or x.shape[-2] < 2:
-        raise ValueError(
+        raise ConfigError(
             f"grid masking needs images of at least 2×2 pixels, got {tuple(x.shape[-2:])}"
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from selfrecon.errors import shape_str
+from selfrecon.errors import ConfigError, shape_str
 from selfrecon.losses._util import mse
 from selfrecon.losses.base import Loss
 from selfrecon.losses.step import Step
@@ -28,7 +28,7 @@ class MCLoss(Loss):
         y = step.y
         ax = step.physics.A(step.x_hat)
         if ax.shape != y.shape:
-            raise ValueError(
+            raise ConfigError(
                 f"A x̂ has shape {shape_str(ax.shape)} but the measurements y are "
                 f"{shape_str(y.shape)}; pass the physics that produced y"
             )
@@ -50,13 +50,13 @@ class SupervisedLoss(Loss):
     def forward(self, step: Step) -> dict[str, Tensor]:
         x = step.x
         if x is None:
-            raise ValueError(
+            raise ConfigError(
                 "SupervisedLoss needs ground-truth images: pass x= (the batch's 'x'); with "
                 "measurements only, train with MCLoss + EILoss, SURE or REILoss instead"
             )
         x_hat = step.x_hat
         if x.shape != x_hat.shape:
-            raise ValueError(
+            raise ConfigError(
                 f"ground truth x has shape {shape_str(x.shape)} but the reconstruction is "
                 f"{shape_str(x_hat.shape)}; bring x to network layout with physics.prepare_image(x)"
             )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
+from selfrecon.errors import ConfigError
 from selfrecon.losses.base import Loss
 from selfrecon.losses.masking import GridMasker
 from selfrecon.losses.step import Step
@@ -36,7 +37,7 @@ class Noise2SelfLoss(Loss):
     def forward(self, step: Step) -> dict[str, Tensor]:
         y, physics = step.y, step.physics
         if y.dim() != 4 or y.is_complex():
-            raise ValueError(
+            raise ConfigError(
                 f"Noise2SelfLoss masks pixels, so measurements must be real images (B, C, H, W); "
                 f"got {'complex ' if y.is_complex() else ''}shape {tuple(y.shape)}. For other "
                 "operators use SURE or REILoss"
@@ -45,7 +46,7 @@ class Noise2SelfLoss(Loss):
         y_masked, mask = self.masker.apply_batch(y, idx)
         pred = physics.A(step.reconstruct([y_masked], physics)[0])
         if pred.shape != y.shape:
-            raise ValueError(
+            raise ConfigError(
                 f"A f(y) has shape {tuple(pred.shape)} but y is {tuple(y.shape)}; Noise2SelfLoss "
                 "needs image-to-image physics (denoising, inpainting)"
             )

@@ -67,6 +67,7 @@ import math
 import torch
 from torch import Tensor
 
+from selfrecon.errors import ConfigError
 from selfrecon.losses._util import real_view
 from selfrecon.losses.base import Loss
 from selfrecon.losses.step import Step
@@ -144,9 +145,9 @@ class SURE(Loss):
         super().__init__()
         for name, t in (("tau", tau), ("tau2", tau2)):
             if t is not None and not (math.isfinite(float(t)) and float(t) > 0):
-                raise ValueError(f"SURE {name} must be a positive finite step, got {t}")
+                raise ConfigError(f"SURE {name} must be a positive finite step, got {t}")
         if not (0 < float(probe_fraction) <= 1):
-            raise ValueError(
+            raise ConfigError(
                 f"SURE probe_fraction must be in (0, 1] (the share of a batch that is probed), "
                 f"got {probe_fraction}"
             )
@@ -172,13 +173,13 @@ class SURE(Loss):
         noise = getattr(physics, "noise", None)
         cls = type(self).__name__
         if noise is None:
-            raise ValueError(
+            raise ConfigError(
                 f"{cls} needs a noise model: set physics.noise (e.g. GaussianNoise(sigma=0.05)) to "
                 "the noise of your measurements, or train with MCLoss + EILoss when there is none"
             )
         kind = getattr(noise, "name", "")
         if kind not in self.noise_kinds:
-            raise ValueError(
+            raise ConfigError(
                 f"{cls} is for {', '.join(_KINDS[k] for k in self.noise_kinds)} noise but "
                 f"physics.noise is {type(noise).__name__}; use SURE() to match the noise model"
             )
@@ -190,7 +191,7 @@ class SURE(Loss):
         y, physics, generator = step.y, step.physics, step.generator
         kind = self._kind(physics)
         if kind != "gaussian" and y.is_complex():
-            raise ValueError(
+            raise ConfigError(
                 "Poisson SURE needs real, non-negative measurements but y is complex; "
                 "use GaussianNoise / SureGaussian for complex data (MRI)"
             )
@@ -228,7 +229,7 @@ class SURE(Loss):
         h0 = real_view(physics.A(step.x_hat))
         hs = [real_view(physics.A(o)) for o in outs]
         if h0.shape != yr.shape:
-            raise ValueError(
+            raise ConfigError(
                 f"A f(y) has shape {tuple(h0.shape)} but y is {tuple(yr.shape)}; "
                 "pass the physics that produced y"
             )

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from selfrecon.errors import ConfigError
+
 __all__ = ["DnCNN"]
 
 
@@ -39,9 +41,9 @@ class DnCNN(nn.Module):
     ):
         super().__init__()
         if depth < 2:
-            raise ValueError(f"DnCNN depth must be at least 2, got {depth}")
+            raise ConfigError(f"DnCNN depth must be at least 2, got {depth}")
         if norm not in ("batch", "none"):
-            raise ValueError(f"norm must be 'batch' or 'none', got {norm!r}")
+            raise ConfigError(f"norm must be 'batch' or 'none', got {norm!r}")
         self._config = dict(
             channels=channels, depth=depth, width=width, residual=residual, norm=norm
         )
@@ -61,7 +63,7 @@ class DnCNN(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         if x.dim() != 4 or x.shape[1] != self.channels:
-            raise ValueError(
+            raise ConfigError(
                 f"DnCNN expects images (B, {self.channels}, H, W) but got shape {tuple(x.shape)}"
             )
         z = self.net(x)

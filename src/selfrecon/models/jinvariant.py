@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from selfrecon.errors import ConfigError
 from selfrecon.losses.masking import GridMasker
 from selfrecon.models.base import build_model, model_spec
 
@@ -57,7 +58,7 @@ class JInvariant(nn.Module):
         if self.fast:
             return self.model(y, physics)
         if y.dim() != 4 or y.is_complex():
-            raise ValueError(
+            raise ConfigError(
                 f"JInvariant masks pixels, so measurements must be real images (B, C, H, W); got "
                 f"shape {tuple(y.shape)}. Use fast=True or a different model for this physics"
             )

@@ -29,6 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from selfrecon.errors import ConfigError
+
 __all__ = ["UNet"]
 
 
@@ -37,7 +39,7 @@ def _norm(kind: str, ch: int) -> nn.Module:
         return nn.BatchNorm2d(ch)
     if kind == "none":
         return nn.Identity()
-    raise ValueError(f"norm must be 'batch' or 'none', got {kind!r}")
+    raise ConfigError(f"norm must be 'batch' or 'none', got {kind!r}")
 
 
 class _DoubleConv(nn.Sequential):
@@ -102,11 +104,11 @@ class UNet(nn.Module):
         super().__init__()
         out_channels = in_channels if out_channels is None else out_channels
         if depth < 1:
-            raise ValueError(f"UNet depth must be at least 1, got {depth}")
+            raise ConfigError(f"UNet depth must be at least 1, got {depth}")
         if width < 1 or in_channels < 1 or out_channels < 1:
-            raise ValueError("UNet in_channels, out_channels and width must be positive")
+            raise ConfigError("UNet in_channels, out_channels and width must be positive")
         if residual and in_channels != out_channels:
-            raise ValueError(
+            raise ConfigError(
                 f"a residual UNet needs in_channels == out_channels (got {in_channels} and "
                 f"{out_channels}); pass residual=False"
             )
@@ -149,7 +151,7 @@ class UNet(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         if x.dim() != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(
+            raise ConfigError(
                 f"UNet expects images (B, {self.in_channels}, H, W) but got shape "
                 f"{tuple(x.shape)}; "
                 f"build it with in_channels={x.shape[1] if x.dim() == 4 else '?'}"

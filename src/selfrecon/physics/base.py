@@ -24,7 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from selfrecon._registry import registrar
-from selfrecon.errors import ConfigError, shape_str
+from selfrecon.errors import ConfigError, DataError, shape_str
 
 __all__ = [
     "OPERATORS",
@@ -130,7 +130,7 @@ def check_image(
     ):
         pretty = "(" + ", ".join("*" if e is None else str(e) for e in exp) + ")"
         name = f"{op} expects" if op else "expected"
-        raise ValueError(
+        raise DataError(
             f"{what} have shape {shape_str(x.shape)} (per item {shape_str(got)}) but {name} "
             "per-item "
             f"shape {pretty}; resize the data or build the operator for this size"
@@ -140,7 +140,7 @@ def check_image(
 def check_device(x: Tensor, ref: Tensor, op: str = "operator") -> None:
     """Raise a ``ValueError`` when ``x`` is not on the device of the operator parameter ``ref``."""
     if x.device != ref.device:
-        raise ValueError(
+        raise DataError(
             f"{op} parameters are on {ref.device} but the input of shape {shape_str(x.shape)} is "
             "on "
             f"{x.device}; move one of them with .to(device)"
@@ -164,7 +164,7 @@ def as_batched_param(p: Tensor, ndim: int = 4, name: str = "parameter") -> Tenso
     parameters.
     """
     if p.dim() > ndim:
-        raise ValueError(
+        raise ConfigError(
             f"{name} has shape {shape_str(p.shape)}: at most {ndim} dimensions allowed"
         )
     while p.dim() < ndim:
@@ -250,7 +250,7 @@ class LinearOperator(nn.Module):
         """
         shape = tuple(x_shape) if x_shape is not None else getattr(self, "in_shape", None)
         if shape is None:
-            raise ValueError(f"{type(self).__name__}.norm() needs x_shape=(C, H, W)")
+            raise ConfigError(f"{type(self).__name__}.norm() needs x_shape=(C, H, W)")
         buf = next(iter(self.buffers()), None)
         device = buf.device if buf is not None else torch.device("cpu")
         dtype = dtype or torch.float64
@@ -321,7 +321,7 @@ class LinearOperator(nn.Module):
         cfg = self.config()
         unknown = set(params) - set(cfg)
         if unknown:
-            raise ValueError(
+            raise ConfigError(
                 f"{type(self).__name__} has no parameter(s) {sorted(unknown)}; it has {sorted(cfg)}"
             )
         cfg.update(params)
@@ -413,7 +413,7 @@ class Scaled(_Composite):
         if isinstance(op, Scaled):
             op, scale = op.op, scale * op.scale
         if not math.isfinite(scale) or scale == 0:
-            raise ValueError(f"an operator can be scaled by a finite non-zero number, got {scale}")
+            raise ConfigError(f"an operator can be scaled by a finite non-zero number, got {scale}")
         self.op, self.scale = op, float(scale)
         self.complex_input = op.complex_input
         self.exact_pinv = op.exact_pinv

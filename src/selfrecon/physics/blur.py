@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from selfrecon.errors import shape_str
+from selfrecon.errors import ConfigError, shape_str
 from selfrecon.physics.base import LinearOperator, _cache_key, as_batched_param, check_device
 from selfrecon.physics.physics import register_operator
 
@@ -35,7 +35,7 @@ def gaussian_kernel(
     """
     sy, sx = (float(sigma), float(sigma)) if isinstance(sigma, (int, float)) else map(float, sigma)
     if sy <= 0 or sx <= 0:
-        raise ValueError(f"gaussian_kernel needs sigma > 0, got {sigma}")
+        raise ConfigError(f"gaussian_kernel needs sigma > 0, got {sigma}")
     if size is None:
         size = (2 * math.ceil(3 * sy) + 1, 2 * math.ceil(3 * sx) + 1)
     h, w = (int(size), int(size)) if isinstance(size, int) else (int(s) for s in size)
@@ -54,7 +54,7 @@ def motion_kernel(length: float, angle: float = 0.0, size: int | None = None) ->
     the segment. ``size`` defaults to the smallest odd size holding the segment.
     """
     if length < 1:
-        raise ValueError(f"motion_kernel needs length ≥ 1 pixel, got {length}")
+        raise ConfigError(f"motion_kernel needs length ≥ 1 pixel, got {length}")
     half = (length - 1) / 2
     if size is None:
         size = 2 * math.ceil(half) + 1
@@ -73,7 +73,7 @@ def _as_kernel(kernel: Tensor, what: str) -> Tensor:
     if k.is_complex() or not k.is_floating_point():
         k = k.float()
     if k.dim() < 2:
-        raise ValueError(
+        raise ConfigError(
             f"{what} must be (h, w), (C, h, w) or (B, C, h, w); got shape {shape_str(k.shape)}"
         )
     return as_batched_param(k, 4, what)
@@ -131,35 +131,35 @@ class Blur(LinearOperator):
         else:
             self.in_shape = None
         if not 0 <= rcond < 1:
-            raise ValueError(f"rcond must be in [0, 1), got {rcond}")
+            raise ConfigError(f"rcond must be in [0, 1), got {rcond}")
         self.rcond = float(rcond)
         self._cache: dict = {}
 
     def _check(self, x: Tensor, what: str = "images") -> None:
         k = self.kernel
         if x.dim() != 4:
-            raise ValueError(f"{what} must be (B, C, H, W), got shape {shape_str(x.shape)}")
+            raise ConfigError(f"{what} must be (B, C, H, W), got shape {shape_str(x.shape)}")
         if self.in_shape is not None and tuple(x.shape[-2:]) != tuple(self.in_shape[-2:]):
-            raise ValueError(
+            raise ConfigError(
                 f"{type(self).__name__} was built for {shape_str(self.in_shape[-2:])} images but "
                 f"{what} "
                 f"have shape {shape_str(x.shape)}; build it with img_shape={tuple(x.shape[1:])}"
             )
         if k.shape[-2] > x.shape[-2] or k.shape[-1] > x.shape[-1]:
-            raise ValueError(
+            raise ConfigError(
                 f"blur kernel of shape {shape_str(k.shape[-2:])} is larger than the {what} of "
                 "shape "
                 f"{shape_str(x.shape)}; use a smaller kernel"
             )
         if k.shape[1] not in (1, x.shape[1]) or k.shape[0] not in (1, x.shape[0]):
-            raise ValueError(
+            raise ConfigError(
                 f"blur kernel has shape {shape_str(k.shape)} (batch, channels, h, w) but {what} "
                 "have shape "
                 f"{shape_str(x.shape)}; pass one kernel per channel (or one for all) and per "
                 "sample (or one)"
             )
         if x.is_complex() or not x.is_floating_point():
-            raise ValueError(
+            raise ConfigError(
                 f"{type(self).__name__} needs real floating-point {what}, got {x.dtype}"
             )
         check_device(x, k, type(self).__name__)
@@ -245,18 +245,18 @@ class Downsampling(LinearOperator):
         super().__init__()
         f = int(factor)
         if f < 1:
-            raise ValueError(f"downsampling factor must be an integer ≥ 1, got {factor}")
+            raise ConfigError(f"downsampling factor must be an integer ≥ 1, got {factor}")
         self.factor = f
         if kernel is None or (isinstance(kernel, str) and kernel == "box"):
             kernel = torch.full((f, f), 1.0 / f**2)
         elif isinstance(kernel, str) and kernel == "gaussian":
             kernel = gaussian_kernel(f / 2)
         elif isinstance(kernel, str):
-            raise ValueError(f"unknown kernel {kernel!r}; pass 'box', 'gaussian' or a tensor")
+            raise ConfigError(f"unknown kernel {kernel!r}; pass 'box', 'gaussian' or a tensor")
         if img_shape is not None:
             shape = tuple(int(s) for s in img_shape)
             if shape[-2] % f or shape[-1] % f:
-                raise ValueError(f"image size {shape[-2:]} is not a multiple of the factor {f}")
+                raise ConfigError(f"image size {shape[-2:]} is not a multiple of the factor {f}")
         self.blur = Blur(kernel, img_shape=img_shape, rcond=rcond)
         self.in_shape = self.blur.in_shape
 
@@ -266,7 +266,7 @@ class Downsampling(LinearOperator):
 
     def _check_hr(self, x: Tensor) -> None:
         if x.dim() == 4 and (x.shape[-2] % self.factor or x.shape[-1] % self.factor):
-            raise ValueError(
+            raise ConfigError(
                 f"images of shape {shape_str(x.shape)} cannot be downsampled by {self.factor}: "
                 "height and "
                 f"width must be multiples of it; crop or pad the images"
@@ -279,13 +279,13 @@ class Downsampling(LinearOperator):
 
     def _upsample(self, y: Tensor) -> Tensor:
         if y.dim() != 4:
-            raise ValueError(
+            raise ConfigError(
                 f"low-resolution measurements must be (B, C, h, w), got shape {shape_str(y.shape)}"
             )
         f = self.factor
         B, C, h, w = y.shape
         if self.in_shape is not None and (h * f, w * f) != tuple(self.in_shape[-2:]):
-            raise ValueError(
+            raise ConfigError(
                 f"measurements have shape {shape_str(y.shape)} but Downsampling(factor={f}) of "
                 f"{shape_str(self.in_shape[-2:])} images gives (B, C, {self.in_shape[-2] // f}, "
                 f"{self.in_shape[-1] // f})"

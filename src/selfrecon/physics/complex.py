@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from selfrecon.errors import ConfigError
 from selfrecon.physics.base import LinearOperator, _Composite, build_operator, register_operator
 
 __all__ = ["to_complex", "to_real", "magnitude", "complex_channels", "RealLayout"]
@@ -20,7 +21,7 @@ def to_complex(x: Tensor) -> Tensor:
     if x.is_complex():
         return x
     if x.shape[1] % 2:
-        raise ValueError(
+        raise ConfigError(
             f"a complex image travels as 2 real channels (real, imaginary) but this one has "
             f"{x.shape[1]} channel(s); use selfrecon.physics.complex_channels(x) to add a zero "
             f"imaginary part to a real image"

@@ -7,6 +7,7 @@ import math
 import torch
 from torch import Tensor
 
+from selfrecon.errors import ConfigError
 from selfrecon.physics.base import LinearOperator, _cache_key, check_device, check_image
 from selfrecon.physics.physics import register_operator
 
@@ -28,7 +29,7 @@ class MatrixOperator(LinearOperator):
         if len(shape) == 2:
             shape = (1, *shape)
         if matrix.dim() != 2 or matrix.shape[1] != math.prod(shape):
-            raise ValueError(
+            raise ConfigError(
                 f"matrix has shape {tuple(matrix.shape)} but images {shape} have "
                 f"{math.prod(shape)} pixels"
             )
@@ -41,7 +42,7 @@ class MatrixOperator(LinearOperator):
         check_image(x, self.in_shape, op=type(self).__name__)
         if x.is_complex() and not self.matrix.is_complex():
             # .to(real dtype) would silently drop the imaginary part
-            raise ValueError(
+            raise ConfigError(
                 f"{type(self).__name__} has a real matrix but the images of shape "
                 f"{tuple(x.shape)} are complex ({x.dtype}); pass real images"
             )
@@ -50,7 +51,7 @@ class MatrixOperator(LinearOperator):
 
     def adjoint(self, y: Tensor) -> Tensor:
         if y.dim() != 2 or y.shape[1] != self.matrix.shape[0]:
-            raise ValueError(
+            raise ConfigError(
                 f"measurements have shape {tuple(y.shape)} but {type(self).__name__} expects (B, "
                 f"{self.matrix.shape[0]})"
             )
@@ -68,7 +69,7 @@ class MatrixOperator(LinearOperator):
 
     def pinv(self, y: Tensor, tol: float = 1e-6, max_iter: int = 100) -> Tensor:
         if y.dim() != 2 or y.shape[1] != self.matrix.shape[0]:
-            raise ValueError(
+            raise ConfigError(
                 f"measurements have shape {tuple(y.shape)} but {type(self).__name__} expects (B, "
                 f"{self.matrix.shape[0]})"
             )
@@ -108,14 +109,14 @@ class CompressedSensing(MatrixOperator):
         shape = tuple(int(s) for s in img_shape)
         n = math.prod(shape)
         if not 0 < int(m):
-            raise ValueError(f"CompressedSensing needs m ≥ 1 measurements, got {m}")
+            raise ConfigError(f"CompressedSensing needs m ≥ 1 measurements, got {m}")
         if matrix is None:
             dev = generator.device if generator is not None else "cpu"
             matrix = torch.randn((int(m), n), generator=generator, device=dev).cpu() / math.sqrt(
                 int(m)
             )
         if matrix.shape[0] != int(m):
-            raise ValueError(f"matrix has {matrix.shape[0]} rows but m={m}")
+            raise ConfigError(f"matrix has {matrix.shape[0]} rows but m={m}")
         super().__init__(matrix, shape)
         self.m = int(m)
 

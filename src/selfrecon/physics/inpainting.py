@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from selfrecon.errors import shape_str
+from selfrecon.errors import ConfigError, shape_str
 from selfrecon.physics.base import LinearOperator, MaskedProjection, as_batched_param
 from selfrecon.physics.physics import register_operator
 
@@ -58,16 +58,16 @@ class Inpainting(MaskedProjection):
     ):
         super().__init__()
         if (mask is None) == (rate is None):
-            raise ValueError(
+            raise ConfigError(
                 "Inpainting needs either mask= (a 0/1 tensor) or rate= with img_shape="
             )
         if mask is None:
             if not 0.0 < float(rate) <= 1.0:
-                raise ValueError(
+                raise ConfigError(
                     f"inpainting rate is the fraction of pixels kept, in (0, 1]; got {rate}"
                 )
             if img_shape is None:
-                raise ValueError("Inpainting(rate=...) also needs img_shape=(H, W) or (C, H, W)")
+                raise ConfigError("Inpainting(rate=...) also needs img_shape=(H, W) or (C, H, W)")
             shape = tuple(img_shape)
             if len(shape) == 2:
                 shape = (1, *shape)
@@ -77,7 +77,7 @@ class Inpainting(MaskedProjection):
         if mask.dtype == torch.bool:
             mask = mask.float()
         if not bool(((mask == 0) | (mask == 1)).all()):
-            raise ValueError("inpainting mask must contain only 0 (missing) and 1 (observed)")
+            raise ConfigError("inpainting mask must contain only 0 (missing) and 1 (observed)")
         self.register_buffer("mask", as_batched_param(mask.float(), 4, "inpainting mask"))
 
     @property
@@ -91,13 +91,13 @@ class Inpainting(MaskedProjection):
             or x.shape[-2:] != m.shape[-2:]
             or (m.shape[1] != 1 and m.shape[1] != x.shape[1])
         ):
-            raise ValueError(
+            raise ConfigError(
                 f"inpainting mask has shape {shape_str(m.shape[-2:])} but images are "
                 f"{shape_str(x.shape[-2:]) if x.dim() >= 2 else shape_str(x.shape)}; "
                 "pass the mask used at acquisition or resize the images"
             )
         if m.shape[0] not in (1, x.shape[0]):
-            raise ValueError(
+            raise ConfigError(
                 f"inpainting has {m.shape[0]} per-sample masks but the batch has {x.shape[0]} "
                 "images"
             )

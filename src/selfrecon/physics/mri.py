@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from selfrecon.errors import shape_str
+from selfrecon.errors import ConfigError, shape_str
 from selfrecon.physics.base import MaskedProjection, check_device
 from selfrecon.physics.physics import register_operator
 
@@ -53,12 +53,12 @@ def _as_mask(mask: Tensor, what: str = "MRI mask") -> Tensor:
     elif mask.dim() == 3:
         mask = mask[:, None]
     elif mask.dim() != 4 or mask.shape[1] != 1:
-        raise ValueError(
+        raise ConfigError(
             f"{what} has shape {shape_str(mask.shape)}; pass (H, W), or per-sample (B, H, W) / (B, "
             "1, H, W)"
         )
     if not bool(((mask == 0) | (mask == 1)).all()):
-        raise ValueError(f"{what} must contain only 0 (not sampled) and 1 (sampled)")
+        raise ConfigError(f"{what} must contain only 0 (not sampled) and 1 (sampled)")
     return mask
 
 
@@ -89,18 +89,18 @@ def mri_mask(
     Returns an ``(H, W)`` float tensor of 0/1.
     """
     if len(shape) != 2:
-        raise ValueError(f"mri_mask needs shape=(H, W), got {tuple(shape)}")
+        raise ConfigError(f"mri_mask needs shape=(H, W), got {tuple(shape)}")
     H, W = (int(s) for s in shape)
     if not acceleration >= 1:
-        raise ValueError(
+        raise ConfigError(
             f"acceleration must be ≥ 1 (keep about W/acceleration lines), got {acceleration}"
         )
     if not 0 <= center_fraction <= 1:
-        raise ValueError(f"center_fraction must be in [0, 1], got {center_fraction}")
+        raise ConfigError(f"center_fraction must be in [0, 1], got {center_fraction}")
     n_lines = max(1, math.floor(W / acceleration + 0.5))
     n_center = math.floor(W * center_fraction + 0.5)
     if n_center > n_lines:
-        raise ValueError(
+        raise ConfigError(
             f"the fully sampled centre ({n_center} lines) exceeds the {n_lines} lines that "
             "acceleration "
             f"{acceleration} allows on width {W}; lower center_fraction or the acceleration"
@@ -125,12 +125,14 @@ def mri_mask(
             w = torch.exp(-((outer.double() - W / 2) ** 2) / (2 * (W / 6) ** 2))
             pick = outer[torch.multinomial(w, k, replacement=False, generator=generator)]
         else:
-            raise ValueError(
+            raise ConfigError(
                 f"unknown mask kind {kind!r}; choose 'random', 'equispaced' or 'gaussian'"
             )
         lines[pick] = 1
     elif kind not in ("random", "equispaced", "gaussian"):
-        raise ValueError(f"unknown mask kind {kind!r}; choose 'random', 'equispaced' or 'gaussian'")
+        raise ConfigError(
+            f"unknown mask kind {kind!r}; choose 'random', 'equispaced' or 'gaussian'"
+        )
     return lines.cpu().expand(H, W).clone()
 
 
@@ -162,7 +164,7 @@ class MRI(MaskedProjection):
     def _check(self, t: Tensor, what: str) -> None:
         m = self.mask
         if t.dim() != 4 or t.shape[-2:] != m.shape[-2:]:
-            raise ValueError(
+            raise ConfigError(
                 f"{type(self).__name__} mask has shape {shape_str(m.shape[-2:])} but {what} have "
                 "shape "
                 f"{shape_str(t.shape)}; pass (B, C, {m.shape[-2]}, {m.shape[-1]}) tensors or the "
@@ -170,13 +172,13 @@ class MRI(MaskedProjection):
                 "used at acquisition"
             )
         if m.shape[0] not in (1, t.shape[0]):
-            raise ValueError(
+            raise ConfigError(
                 f"{type(self).__name__} has {m.shape[0]} per-sample masks (mask shape "
                 f"{shape_str(m.shape)}) "
                 f"but the batch has {t.shape[0]} items (shape {shape_str(t.shape)})"
             )
         if not (t.is_complex() or t.is_floating_point()):
-            raise ValueError(
+            raise ConfigError(
                 f"{type(self).__name__} needs complex or floating-point {what}, got {t.dtype}"
             )
         check_device(t, m, type(self).__name__)
@@ -213,9 +215,9 @@ def birdcage_maps(
     ``(n_coils, H, W)``.
     """
     if n_coils < 1:
-        raise ValueError(f"n_coils must be ≥ 1, got {n_coils}")
+        raise ConfigError(f"n_coils must be ≥ 1, got {n_coils}")
     if radius <= math.sqrt(2):
-        raise ValueError(
+        raise ConfigError(
             f"radius must be > √2 so coils sit outside the [-1, 1)² image, got {radius}"
         )
     H, W = (int(s) for s in shape)
@@ -263,7 +265,7 @@ class MultiCoilMRI(MRI):
         if maps.dim() == 3:
             maps = maps[None]
         if maps.dim() != 4 or maps.shape[-2:] != self.mask.shape[-2:]:
-            raise ValueError(
+            raise ConfigError(
                 f"coil_maps have shape {shape_str(given)} but the mask is "
                 f"{shape_str(self.mask.shape[-2:])}; pass (N_coils, H, W) or (B, N_coils, H, W) "
                 "maps"
@@ -273,12 +275,12 @@ class MultiCoilMRI(MRI):
     def _check_x(self, x: Tensor) -> None:
         self._check(x, "images")
         if x.shape[1] != 1:
-            raise ValueError(
+            raise ConfigError(
                 "MultiCoilMRI images have one complex channel, shape (B, 1, H, W); got "
                 f"{shape_str(x.shape)}"
             )
         if self.coil_maps.shape[0] not in (1, x.shape[0]):
-            raise ValueError(
+            raise ConfigError(
                 f"MultiCoilMRI has {self.coil_maps.shape[0]} per-sample coil maps but the batch "
                 "has "
                 f"{x.shape[0]} images (shape {shape_str(x.shape)})"
@@ -291,7 +293,7 @@ class MultiCoilMRI(MRI):
     def adjoint(self, y: Tensor) -> Tensor:
         self._check(y, "k-space measurements")
         if y.shape[1] != self.coil_maps.shape[1]:
-            raise ValueError(
+            raise ConfigError(
                 f"k-space has shape {shape_str(y.shape)} but there are {self.coil_maps.shape[1]} "
                 "coils "
                 f"(coil_maps {shape_str(self.coil_maps.shape)}); pass (B, N_coils, H, W) k-space"

@@ -19,17 +19,19 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from selfrecon.errors import ConfigError
+
 __all__ = ["NoiseModel", "GaussianNoise", "PoissonNoise", "PoissonGaussianNoise", "build_noise"]
 
 
 def _param(value: float | Tensor, name: str) -> Tensor:
     t = torch.as_tensor(value, dtype=torch.float32).detach().clone()
     if t.dim() > 1:
-        raise ValueError(
+        raise ConfigError(
             f"noise {name} must be a number or a per-sample vector (B,), got shape {tuple(t.shape)}"
         )
     if bool((t < 0).any()) or not bool(torch.isfinite(t).all()):
-        raise ValueError(f"noise {name} must be finite and ≥ 0, got {t.tolist()}")
+        raise ConfigError(f"noise {name} must be finite and ≥ 0, got {t.tolist()}")
     return t
 
 
@@ -39,7 +41,7 @@ def per_sample(p: Tensor, like: Tensor) -> Tensor:
     if p.dim() == 0:
         return p
     if p.shape[0] != like.shape[0] and p.shape[0] != 1:
-        raise ValueError(
+        raise ConfigError(
             f"a per-sample noise parameter has {p.shape[0]} values but the batch has "
             f"{like.shape[0]} items"
         )
@@ -126,12 +128,12 @@ class PoissonNoise(NoiseModel):
         super().__init__()
         g = _param(gain, "gain")
         if bool((g <= 0).any()):
-            raise ValueError("Poisson gain must be > 0 (y = gain · Poisson(u / gain))")
+            raise ConfigError("Poisson gain must be > 0 (y = gain · Poisson(u / gain))")
         self.register_buffer("gain", g)
 
     def sample(self, u: Tensor, generator: torch.Generator | None = None) -> Tensor:
         if u.is_complex():
-            raise ValueError(
+            raise ConfigError(
                 "Poisson noise needs real, non-negative measurements; this operator's are complex"
             )
         g = per_sample(self.gain, u)
@@ -153,13 +155,13 @@ class PoissonGaussianNoise(NoiseModel):
         super().__init__()
         g = _param(gain, "gain")
         if bool((g <= 0).any()):
-            raise ValueError("Poisson gain must be > 0 (y = gain · Poisson(u / gain) + sigma · n)")
+            raise ConfigError("Poisson gain must be > 0 (y = gain · Poisson(u / gain) + sigma · n)")
         self.register_buffer("gain", g)
         self.register_buffer("sigma", _param(sigma, "sigma"))
 
     def sample(self, u: Tensor, generator: torch.Generator | None = None) -> Tensor:
         if u.is_complex():
-            raise ValueError(
+            raise ConfigError(
                 "Poisson-Gaussian noise needs real measurements; this operator's are complex"
             )
         g = per_sample(self.gain, u)
@@ -182,8 +184,10 @@ def build_noise(spec: dict | None) -> NoiseModel | None:
     if name in (None, "none"):
         return None
     if name not in _NOISES:
-        raise ValueError(f"unknown noise model {name!r}; choose one of {sorted(_NOISES)} or 'none'")
+        raise ConfigError(
+            f"unknown noise model {name!r}; choose one of {sorted(_NOISES)} or 'none'"
+        )
     try:
         return _NOISES[name](**spec)
     except TypeError as e:
-        raise ValueError(f"bad parameters for noise {name!r}: {e}") from None
+        raise ConfigError(f"bad parameters for noise {name!r}: {e}") from None

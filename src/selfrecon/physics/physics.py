@@ -20,6 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from selfrecon._registry import registrar
+from selfrecon.errors import ConfigError
 from selfrecon.physics.base import OPERATORS, LinearOperator, build_operator, register_operator
 from selfrecon.physics.complex import RealLayout, complex_channels, magnitude
 from selfrecon.physics.noise import NoiseModel, build_noise
@@ -131,7 +132,7 @@ class Physics(nn.Module):
         """
         noise_params = {k: params.pop(k) for k in ("sigma", "gain") if k in params}
         if noise_params and self.noise is None:
-            raise ValueError(
+            raise ConfigError(
                 f"update() got noise parameter(s) {sorted(noise_params)} but this physics is "
                 "noiseless; build it with a noise model to give per-sample noise levels"
             )
@@ -163,7 +164,7 @@ def build_physics(spec: dict) -> Physics:
     if kind == "linear":
         return Physics(build_operator(spec["operator"]), noise)
     if kind not in PHYSICS:
-        raise ValueError(
+        raise ConfigError(
             f"unknown physics kind {kind!r}; choose 'linear' or one of {sorted(PHYSICS)}"
         )
     return PHYSICS[kind].from_spec(spec)

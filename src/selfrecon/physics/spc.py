@@ -23,7 +23,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from selfrecon.errors import shape_str
+from selfrecon.errors import ConfigError, shape_str
 from selfrecon.physics.base import LinearOperator, check_device, check_image
 from selfrecon.physics.compressed_sensing import MatrixOperator
 from selfrecon.physics.physics import register_operator
@@ -40,7 +40,7 @@ def fwht(x: Tensor) -> Tensor:
     """
     n = x.shape[-1]
     if n < 1 or n & (n - 1):
-        raise ValueError(f"the Walsh-Hadamard transform needs a power-of-2 length, got {n}")
+        raise ConfigError(f"the Walsh-Hadamard transform needs a power-of-2 length, got {n}")
     lead = x.shape[:-1]
     h = 1
     while h < n:
@@ -113,18 +113,18 @@ class SinglePixelCamera(LinearOperator):
         if len(shape) == 2:
             shape = (1, *shape)
         if len(shape) != 3:
-            raise ValueError(f"img_shape must be (H, W) or (C, H, W), got {tuple(img_shape)}")
+            raise ConfigError(f"img_shape must be (H, W) or (C, H, W), got {tuple(img_shape)}")
         self.in_shape = shape
         H, W = shape[1:]
         n = H * W
         m = int(m)
         if not 1 <= m <= n:
-            raise ValueError(f"SinglePixelCamera needs 1 ≤ m ≤ H·W = {n} patterns, got m={m}")
+            raise ConfigError(f"SinglePixelCamera needs 1 ≤ m ≤ H·W = {n} patterns, got m={m}")
         self.m, self.kind = m, kind
         self.patterns: MatrixOperator | None = None
         if kind == "hadamard":
             if n & (n - 1):
-                raise ValueError(
+                raise ConfigError(
                     f"Hadamard patterns need H·W a power of 2, but img_shape {shape[1:]} has {n} "
                     "pixels; "
                     "resize the images (e.g. 64×64) or use kind='bernoulli'"
@@ -136,13 +136,13 @@ class SinglePixelCamera(LinearOperator):
                 bits = torch.randint(0, 2, (m, n), generator=generator, device=dev).cpu()
                 matrix = (2.0 * bits - 1.0) / math.sqrt(m)
             if tuple(matrix.shape) != (m, n):
-                raise ValueError(
+                raise ConfigError(
                     f"matrix has shape {tuple(matrix.shape)} but m={m} patterns of {n} pixels need "
                     f"({m}, {n})"
                 )
             self.patterns = MatrixOperator(matrix, (1, H, W))
         else:
-            raise ValueError(
+            raise ConfigError(
                 f"unknown single-pixel pattern kind {kind!r}; choose 'hadamard' or 'bernoulli'"
             )
 
@@ -151,7 +151,7 @@ class SinglePixelCamera(LinearOperator):
 
     def _check_y(self, y: Tensor) -> None:
         if y.dim() != 3 or y.shape[-1] != self.m:
-            raise ValueError(
+            raise ConfigError(
                 f"measurements have shape {shape_str(y.shape)} but SinglePixelCamera expects (B, "
                 f"C, {self.m})"
             )

@@ -57,7 +57,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from selfrecon.errors import shape_str
+from selfrecon.errors import ConfigError, shape_str
 from selfrecon.physics.base import LinearOperator
 from selfrecon.physics.noise import PoissonGaussianNoise, build_noise
 from selfrecon.physics.physics import Physics, build_operator, register_operator, register_physics
@@ -76,19 +76,21 @@ _CACHE_SIZE = 16
 def _as_angles(angles: int | float | Sequence[float] | Tensor) -> Tensor:
     """Degrees as a float64 vector; an int ``n`` means ``n`` views uniformly over ``[0°, 180°)``."""
     if isinstance(angles, bool):
-        raise ValueError("angles must be a number of views or a list/tensor of angles in degrees")
+        raise ConfigError("angles must be a number of views or a list/tensor of angles in degrees")
     if isinstance(angles, int) or (
         isinstance(angles, Tensor) and angles.dim() == 0 and not angles.is_floating_point()
     ):
         n = int(angles)
         if n < 1:
-            raise ValueError(f"the number of views must be ≥ 1, got {n}")
+            raise ConfigError(f"the number of views must be ≥ 1, got {n}")
         return torch.arange(n, dtype=torch.float64) * (180.0 / n)
     t = torch.as_tensor(angles, dtype=torch.float64).detach().cpu().reshape(-1)
     if t.numel() == 0:
-        raise ValueError("angles is empty; pass at least one angle in degrees or a number of views")
+        raise ConfigError(
+            "angles is empty; pass at least one angle in degrees or a number of views"
+        )
     if not bool(torch.isfinite(t).all()):
-        raise ValueError("angles must be finite numbers of degrees")
+        raise ConfigError("angles must be finite numbers of degrees")
     return t
 
 
@@ -100,7 +102,7 @@ def radon_matrix(
     Row ``v·n_det + j`` is view ``v``, bin ``j``; column ``r·N + c`` is pixel ``(r, c)``.
     """
     if model not in _MODELS:
-        raise ValueError(f"unknown projector model {model!r}; choose one of {list(_MODELS)}")
+        raise ConfigError(f"unknown projector model {model!r}; choose one of {list(_MODELS)}")
     n = int(img_size)
     theta = angles_deg.to(torch.float64) * (math.pi / 180.0)
     cos, sin = torch.cos(theta), torch.sin(theta)
@@ -215,7 +217,7 @@ def ramp_filter(n_det: int, window: str = "ramp", dtype: torch.dtype = torch.flo
     Shepp–Logan ``sinc(f/2f_N)`` (``f_N`` the Nyquist frequency).
     """
     if window not in _WINDOWS:
-        raise ValueError(f"unknown FBP filter {window!r}; choose one of {list(_WINDOWS)}")
+        raise ConfigError(f"unknown FBP filter {window!r}; choose one of {list(_WINDOWS)}")
     p = max(64, 1 << int(math.ceil(math.log2(2 * n_det))))
     n = torch.cat([torch.arange(0, p // 2 + 1), torch.arange(-(p // 2) + 1, 0)]).to(torch.float64)
     h = torch.zeros(p, dtype=torch.float64)
@@ -285,15 +287,15 @@ class Tomography(LinearOperator):
         super().__init__()
         img_size = int(img_size)
         if img_size < 2:
-            raise ValueError(f"img_size must be ≥ 2 pixels, got {img_size}")
+            raise ConfigError(f"img_size must be ≥ 2 pixels, got {img_size}")
         if model not in _MODELS:
-            raise ValueError(f"unknown projector model {model!r}; choose one of {list(_MODELS)}")
+            raise ConfigError(f"unknown projector model {model!r}; choose one of {list(_MODELS)}")
         if filter not in _WINDOWS:
-            raise ValueError(f"unknown FBP filter {filter!r}; choose one of {list(_WINDOWS)}")
+            raise ConfigError(f"unknown FBP filter {filter!r}; choose one of {list(_WINDOWS)}")
         if n_det is None:
             n_det = img_size if circle else int(math.ceil(math.sqrt(2) * img_size))
         if int(n_det) < 1:
-            raise ValueError(f"n_det must be ≥ 1, got {n_det}")
+            raise ConfigError(f"n_det must be ≥ 1, got {n_det}")
         self.img_size = img_size
         self.n_det = int(n_det)
         self.circle = bool(circle)
@@ -323,7 +325,7 @@ class Tomography(LinearOperator):
     def _check(self, t: Tensor, expected: tuple[int, int], what: str) -> None:
         if t.dim() != 4 or tuple(t.shape[-2:]) != expected or t.is_complex():
             kind = "complex " if t.is_complex() else ""
-            raise ValueError(
+            raise ConfigError(
                 f"{kind}{what} have shape {shape_str(t.shape)} but this Tomography expects real "
                 f"(B, C, {expected[0]}, {expected[1]}); "
                 + (
@@ -496,15 +498,15 @@ class LowDoseCT(Physics):
             raise TypeError(f"LowDoseCT needs a Tomography operator, got {type(op).__name__}")
         super().__init__(op, PoissonGaussianNoise(gain=gain, sigma=sigma))
         if not (float(I0) > 0 and math.isfinite(float(I0))):
-            raise ValueError(f"I0 (incident photons per bin) must be a positive number, got {I0}")
+            raise ConfigError(f"I0 (incident photons per bin) must be a positive number, got {I0}")
         if float(min_count) <= 0:
-            raise ValueError(
+            raise ConfigError(
                 f"min_count must be > 0 (a floor on the counts before log), got {min_count}"
             )
         self.I0 = float(I0)
         self.mu = float(mu) if mu is not None else 4.0 / op.img_size
         if not self.mu > 0:
-            raise ValueError(f"mu (attenuation per pixel of intensity 1) must be > 0, got {mu}")
+            raise ConfigError(f"mu (attenuation per pixel of intensity 1) must be > 0, got {mu}")
         self.min_count = float(min_count)
 
     @property
@@ -538,11 +540,13 @@ class LowDoseCT(Physics):
         op = build_operator(spec.pop("operator"))
         noise = build_noise(spec.pop("noise", None))
         if noise is not None and not isinstance(noise, PoissonGaussianNoise):
-            raise ValueError(f"low-dose CT uses Poisson-Gaussian noise, got {type(noise).__name__}")
+            raise ConfigError(
+                f"low-dose CT uses Poisson-Gaussian noise, got {type(noise).__name__}"
+            )
         kw = {"gain": noise.gain, "sigma": noise.sigma} if noise is not None else {}
         unknown = set(spec) - {"I0", "mu", "min_count"}
         if unknown:
-            raise ValueError(
+            raise ConfigError(
                 f"unknown low-dose CT parameter(s) {sorted(unknown)}; allowed: I0, mu, min_count"
             )
         return cls(operator=op, **kw, **spec)

@@ -21,6 +21,7 @@ import math
 import torch
 from torch import Tensor
 
+from selfrecon.errors import ConfigError
 from selfrecon.groups import Group, ProductGroup, Rotate, Scale, Shift
 from selfrecon.groups.base import batch_size, take
 
@@ -75,7 +76,7 @@ def _finite_elements(group: Group, hw: tuple[int, int]) -> tuple[object, list[st
                 vals = [1.0, *vals]
             notes.append(f"Scale: {len(vals)} factors evenly over [{lo}, {hi}] (and 1)")
         return torch.tensor(vals, dtype=torch.float32), notes
-    raise ValueError(
+    raise ConfigError(
         f"{group!r} has no finite list of elements; give it one (e.g. Rotate(angles=[...])) "
         "or use an exact group (Shift, Rotate90, Flip)"
     )

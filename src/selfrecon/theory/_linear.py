@@ -23,6 +23,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from selfrecon.errors import ConfigError
 from selfrecon.physics.base import LinearOperator
 from selfrecon.physics.complex import to_complex, to_real
 from selfrecon.physics.physics import Physics
@@ -86,7 +87,7 @@ class RealMap:
         self._dense: Tensor | None = None
         mask = op64.measured_mask
         if mask is not None and mask.dim() >= 1 and mask.dim() == 4 and mask.shape[0] > 1:
-            raise ValueError(
+            raise ConfigError(
                 f"the operator holds {mask.shape[0]} per-sample masks; identifiability is about "
                 "one "
                 "operator: pass physics.update(mask=mask[i:i + 1]) for the acquisition to check"
@@ -106,7 +107,7 @@ class RealMap:
             try:
                 mk = torch.broadcast_to(mk, (1, *self.y_shape))[0]
             except RuntimeError as err:
-                raise ValueError(
+                raise ConfigError(
                     f"measured_mask of shape {tuple(mask.shape)} does not broadcast to the "
                     f"measurements {tuple(self.y_shape)}; the operator's mask does not fit its "
                     "output"
@@ -127,13 +128,13 @@ class RealMap:
             if len(shape) == 2:
                 shape = (1, *shape)
             if len(shape) != 3 or min(shape) < 1:
-                raise ValueError(
+                raise ConfigError(
                     f"img_shape must be (C, H, W) or (H, W) with positive sizes, got {img_shape}"
                 )
             return shape
         known = getattr(op, "in_shape", None)
         if known is None or len(known) < 2 or any(s is None for s in tuple(known)[-2:]):
-            raise ValueError(
+            raise ConfigError(
                 f"{type(op).__name__} does not know its image size; pass img_shape=(C, H, W)"
             )
         known = tuple(known)

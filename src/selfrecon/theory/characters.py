@@ -28,6 +28,8 @@ from __future__ import annotations
 import numpy as np
 from torch import Tensor
 
+from selfrecon.errors import ConfigError
+
 __all__ = ["cayley_table", "character_table", "multiplicities", "Multiplicities"]
 
 #: Largest group order whose character table is computed (the table costs |G|² permutations).
@@ -42,14 +44,14 @@ def cayley_table(src: Tensor) -> np.ndarray:
     order = src.shape[0]
     keys = {bytes(row.numpy().astype(np.int64).tobytes()): i for i, row in enumerate(src)}
     if len(keys) != order:
-        raise ValueError("pixel maps must be distinct transformations")
+        raise ConfigError("pixel maps must be distinct transformations")
     comp = src[None, :, :].expand(order, -1, -1).gather(-1, src[:, None, :].expand(-1, order, -1))
     table = np.empty((order, order), dtype=np.int64)
     flat = comp.reshape(order * order, -1).numpy().astype(np.int64)
     for k in range(order * order):
         idx = keys.get(flat[k].tobytes())
         if idx is None:
-            raise ValueError("the transformations are not closed under composition (not a group)")
+            raise ConfigError("the transformations are not closed under composition (not a group)")
         table[k // order, k % order] = idx
     return table
 

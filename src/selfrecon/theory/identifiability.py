@@ -51,6 +51,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from selfrecon.errors import ConfigError
 from selfrecon.groups import Flip, Group, Rotate, Rotate90, Shift
 from selfrecon.physics.base import LinearOperator
 from selfrecon.physics.physics import Physics
@@ -483,9 +484,9 @@ def identifiability(
         Seeds the random probes (structure tests, LOBPCG start). Default: seeded with 0.
     """
     if method not in _METHODS:
-        raise ValueError(f"unknown method {method!r}; choose one of {list(_METHODS)}")
+        raise ConfigError(f"unknown method {method!r}; choose one of {list(_METHODS)}")
     if not 0 < tol < 1:
-        raise ValueError(f"tol is a relative singular-value threshold in (0, 1), got {tol}")
+        raise ConfigError(f"tol is a relative singular-value threshold in (0, 1), got {tol}")
     t0 = time.perf_counter()
     deadline = t0 + (time_budget if time_budget is not None else float("inf"))
     if generator is None:
@@ -511,7 +512,7 @@ def _check(rm: RealMap, group, method, tol, k, generator, deadline) -> Report:
         else:
             method = "matrix_free"
     if method == "fft" and not ga.full_shift:
-        raise ValueError(
+        raise ConfigError(
             f"method='fft' needs the full cyclic shift group (Shift()); {ga.label} is not; "
             "use method='dense' or 'matrix_free'"
         )

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from selfrecon.errors import ConfigError
 from selfrecon.groups import Group
 from selfrecon.physics.base import LinearOperator
 from selfrecon.physics.physics import Physics
@@ -83,7 +84,7 @@ def sufficient_measurements(
     with ``cyclic=False``: the theorem does not cover it.
     """
     if k < 0:
-        raise ValueError(f"the box-counting dimension k must be ≥ 0, got {k}")
+        raise ConfigError(f"the box-counting dimension k must be ≥ 0, got {k}")
     shape = tuple(int(s) for s in img_shape)
     if len(shape) == 2:
         shape = (1, *shape)
@@ -145,11 +146,11 @@ def moi_identifiability(
     from selfrecon.theory.identifiability import DENSE_MAX_N, MATRIX_FREE_TOL, _matrix_free
 
     if len(operators) < 1:
-        raise ValueError("moi_identifiability needs at least one operator")
+        raise ConfigError("moi_identifiability needs at least one operator")
     maps = [RealMap(op, img_shape=img_shape) for op in operators]
     n = maps[0].n
     if any(r.n != n for r in maps):
-        raise ValueError(
+        raise ConfigError(
             f"all operators must act on the same images; signal sizes {[r.n for r in maps]}"
         )
     g = len(maps)
@@ -200,14 +201,14 @@ def estimate_box_dimension(images: Tensor, energy: float = 0.99, max_samples: in
     are conservative. At most ``N − 1`` (the sample cannot reveal more).
     """
     if images.dim() < 2:
-        raise ValueError(
+        raise ConfigError(
             f"images must be (N, ...) with N examples, got shape {tuple(images.shape)}"
         )
     if not 0 < energy <= 1:
-        raise ValueError(f"energy is a fraction of the variance in (0, 1], got {energy}")
+        raise ConfigError(f"energy is a fraction of the variance in (0, 1], got {energy}")
     X = images.reshape(images.shape[0], -1).to(torch.float64)[:max_samples]
     if X.shape[0] < 2:
-        raise ValueError("estimate_box_dimension needs at least 2 images")
+        raise ConfigError("estimate_box_dimension needs at least 2 images")
     X = X - X.mean(0, keepdim=True)
     s = torch.linalg.svdvals(X).numpy()
     power = s**2
