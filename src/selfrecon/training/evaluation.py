@@ -99,6 +99,7 @@ def evaluate(
                 "`selfrecon simulate` (or with x) via --data"
             )
         q = quality(model(y, p), p.A.pinv(y), x, p, data_range)
+        q = {k: q[k] for k in ("psnr_pinv", "psnr", "ssim_pinv", "ssim") if k in q}  # CSV order
         if init is not None:
             q.update(quality(init(y, p), None, x, p, data_range, prefix="init"))
         for b in range(y.shape[0]):
@@ -118,17 +119,16 @@ def quality(
 ) -> dict[str, Tensor]:
     """Per-image ``psnr`` (and ``ssim`` for images of at least 11×11) of ``x_hat``, and of
     ``pinv`` (``psnr_pinv``...) when given; with ``prefix`` the keys are ``psnr_<prefix>``..."""
-    xd, rd = physics.display(x), physics.display(x_hat)
+    xd = physics.display(x)
     big = min(xd.shape[-2:]) >= 11 and xd.dim() == 4
-    name = (lambda m: f"{m}_{prefix}") if prefix else (lambda m: m)
-    out = {name("psnr"): psnr(rd, xd, data_range, "none")}
-    if big:
-        out[name("ssim")] = ssim(rd, xd, data_range, "none")
+    images = {prefix or "": physics.display(x_hat)}
     if pinv is not None:
-        pd = physics.display(pinv)
-        out["psnr_pinv"] = psnr(pd, xd, data_range, "none")
-        if big:
-            out["ssim_pinv"] = ssim(pd, xd, data_range, "none")
+        images["pinv"] = physics.display(pinv)
+    out = {}
+    for metric in ("psnr", "ssim") if big else ("psnr",):
+        fn = psnr if metric == "psnr" else ssim
+        for tag, img in images.items():
+            out[f"{metric}_{tag}" if tag else metric] = fn(img, xd, data_range, "none")
     return out
 
 
