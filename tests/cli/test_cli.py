@@ -48,7 +48,10 @@ def tree(root: Path) -> set[str]:
 
 @pytest.fixture(scope="module")
 def flow(tmp_path_factory):
-    """init → check → simulate → train through subprocesses; returns the working folder."""
+    """init → check → simulate → train through subprocesses; returns the working folder.
+
+    Its tests share the xdist group ``cli_flow`` (``--dist loadgroup`` in pyproject.toml), so
+    under ``-n 2`` one worker builds it once instead of every worker building its own."""
     wd = tmp_path_factory.mktemp("flow")
     r = run("init", "cs", "-o", "cs.yaml", cwd=wd)
     assert "wrote cs.yaml" in r.stdout
@@ -65,6 +68,7 @@ def flow(tmp_path_factory):
     return wd
 
 
+@pytest.mark.xdist_group("cli_flow")  # one worker builds the flow once
 def test_train_writes_run_folder_with_resolved_config(flow):
     rdir = flow / "runs" / "a"
     for f in ("config.yaml", "spec.yaml", "run.pt", "metrics.csv", "train.log", "env.json",
@@ -79,6 +83,7 @@ def test_train_writes_run_folder_with_resolved_config(flow):
     assert len(rows) == 1 and float(rows[0]["lr"]) == pytest.approx(3e-4)
 
 
+@pytest.mark.xdist_group("cli_flow")  # one worker builds the flow once
 def test_eval_writes_table_and_csv(flow):
     r = run("eval", "runs/a", "--checkpoint", "last", cwd=flow)
     assert "A†y" in r.stdout and "PSNR" in r.stdout
@@ -91,6 +96,7 @@ def test_eval_writes_table_and_csv(flow):
     assert (flow / "runs" / "a" / "eval_best_val.csv").is_file()
 
 
+@pytest.mark.xdist_group("cli_flow")  # one worker builds the flow once
 def test_predict_mirrors_names_and_refuses_overwrite(flow, capsys):
     # the user's own files: a folder of .npy measurements (one each)
     (flow / "meas").mkdir()
@@ -115,12 +121,14 @@ def test_predict_mirrors_names_and_refuses_overwrite(flow, capsys):
     assert len(list((flow / "recon2").glob("*.npy"))) == 4
 
 
+@pytest.mark.xdist_group("cli_flow")  # one worker builds the flow once
 def test_plot_redraws(flow):
     (flow / "runs" / "a" / "plots" / "loss.png").unlink()
     r = run("plot", "runs/a", cwd=flow)
     assert (flow / "runs" / "a" / "plots" / "loss.png").is_file() and "wrote" in r.stdout
 
 
+@pytest.mark.xdist_group("cli_flow")  # one worker builds the flow once
 def test_train_on_measurement_set_then_resume_continues(flow):
     cfg = {
         "data": {"source": "measurements", "path": "sets"},
@@ -368,6 +376,7 @@ def test_calibrate_bad_grid_and_missing_image(tmp_path, capsys):
          "not found")  # fmt: skip
 
 
+@pytest.mark.xdist_group("cli_flow")  # one worker builds the flow once
 def test_run_folder_errors(flow, capsys):
     # predicting into the input folder, an existing run without --resume, a missing checkpoint
     _bad(flow, capsys, ["predict", "runs/a", "--input", "sets/test", "--output", "sets/test/out"],
@@ -391,12 +400,8 @@ def test_failed_training_start_leaves_no_run_folder(tmp_path, capsys):
     assert not (tmp_path / "runs").exists()
 
 
-@pytest.mark.slow
-@pytest.mark.skipif(
-    os.environ.get("SELFRECON_DEMO_TEST") != "1",
-    reason="demo --quick takes 20-45 s on 2 shared cores; set SELFRECON_DEMO_TEST=1 to run it",
-)
 def test_demo_quick(tmp_path):
+    """The README's headline claim, at --quick size (seconds on 2 cores): runs in CI."""
     r = run("demo", "--quick", "--out", "d", cwd=tmp_path)
     assert "learned (EI)" in r.stdout and (tmp_path / "d" / "plots" / "samples.png").is_file()
     table = [ln for ln in r.stdout.splitlines() if ln.startswith(("A†y", "learned"))]
@@ -422,6 +427,7 @@ def test_demo_takes_set_overrides(tmp_path, capsys):
     _bad(tmp_path, capsys, ["demo", "--set", "output.dir=x"], "--out")
 
 
+@pytest.mark.xdist_group("cli_flow")  # one worker builds the flow once
 def test_ctrl_c_saves_and_says_how_to_resume(flow):
     import signal
     import time
@@ -446,6 +452,7 @@ def test_ctrl_c_saves_and_says_how_to_resume(flow):
     )
 
 
+@pytest.mark.xdist_group("cli_flow")  # one worker builds the flow once
 def test_torchrun_two_processes(flow):
     # torchrun's module entry point: never skipped for a missing PATH entry
     args = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
