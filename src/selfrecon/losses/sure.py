@@ -42,12 +42,13 @@ on ``W`` only, ``y`` is exactly zero elsewhere):
   the same order in the expansion of the Poisson finite difference.)
 
 Cost: ``f(y)`` and all probes are evaluated in **one** batched network pass (concatenated along the
-batch; batch ``2B`` for Gaussian/Poisson, ``4B`` for Poisson-Gaussian) when the loss is called with
-``x_hat=None`` (see :mod:`selfrecon.losses.base`); it then returns ``"x_hat"`` for the Trainer.
+batch; batch ``2B`` for Gaussian/Poisson, ``4B`` for Poisson-Gaussian) when ``step.x_hat`` is not
+computed yet (``step.reconstruct``, see :mod:`selfrecon.losses.step`); the other terms share it.
 Models with batch normalisation in training mode see the probes in their batch statistics; the
 probes are tiny perturbations of ``y``, so this changes the statistics only to ``O(τ)``.
-If the physics holds per-sample parameters (a mask per image) the copies are evaluated one after
-the other instead. Per-sample noise levels ``σ``/``γ`` of shape ``(B,)`` are supported.
+If the physics holds per-sample parameters (a mask per image, as its operator declares) the copies
+are evaluated one after the other instead. Per-sample noise levels ``σ``/``γ`` of shape ``(B,)``
+are supported.
 
 Probing a subset (``probe_fraction = p < 1``, training mode only): the probed copies are made for
 ``k = ⌈pB⌉`` images drawn without replacement from the batch (seeded ``generator``), and their
