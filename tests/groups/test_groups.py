@@ -38,23 +38,23 @@ def _tile(g, n):
 @pytest.mark.parametrize("make", EXACT_FINITE)
 def test_group_axioms_on_elements(make, rng):
     G = make()
-    E = G.elements(img_shape=(5, 5))
+    E = G.elements((5, 5))
     n = batch_size(E)
     assert n == G.order
     x = torch.rand(1, 2, 5, 5, generator=rng)
     orbit = G.apply(x.expand(n, -1, -1, -1), E)
     # identity acts trivially and is an element
-    assert torch.equal(G.apply(x, G.identity(1, img_shape=(5, 5))), x)
+    assert torch.equal(G.apply(x, G.identity(1)), x)
     assert any(torch.equal(o, x[0]) for o in orbit)
     # each element is a pixel permutation (exact): values are preserved
     assert torch.allclose(orbit.flatten(1).sort(-1).values, x.flatten(1).sort(-1).values)
     # inverse undoes the action
-    inv = G.inverse(E) if not isinstance(G, ProductGroup) else G.inverse(E, img_shape=(5, 5))
+    inv = G.inverse(E) if not isinstance(G, ProductGroup) else G.inverse(E, hw=(5, 5))
     assert torch.equal(G.apply(orbit, inv), x.expand(n, -1, -1, -1))
     # closure + composition law: T_{g∘h} = T_g T_h for all pairs, and g∘h lands in the orbit
     a, b = _rep(E, n), _tile(E, n)
     xs = x.expand(n * n, -1, -1, -1)
-    gh = G.compose(a, b) if not isinstance(G, ProductGroup) else G.compose(a, b, img_shape=(5, 5))
+    gh = G.compose(a, b) if not isinstance(G, ProductGroup) else G.compose(a, b, hw=(5, 5))
     lhs = G.apply(xs, gh)
     assert torch.equal(lhs, G.apply(G.apply(xs, b), a))
     flat_orbit = orbit.flatten(1)
@@ -67,7 +67,7 @@ def test_dihedral_has_eight_distinct_transformations(rng):
     orbit = G.apply(x.expand(8, -1, -1, -1), G.elements())
     assert torch.unique(orbit.flatten(1), dim=0).shape[0] == 8
     # Rotate90 and Flip do not commute, yet the pixel-map inverse is right
-    g = G.sample(16, rng)
+    g = G.sample(torch.zeros(16, 1, 6, 6), rng)
     assert torch.equal(
         G.apply(G.apply(x.expand(16, -1, -1, -1), g), G.inverse(g)), x.expand(16, -1, -1, -1)
     )
@@ -94,9 +94,9 @@ def test_conventions_match_torch(rng):
     [Shift(), Shift(max_shift=2), Rotate90(), Flip("both"), Rotate(), Scale(), Rotate90() * Flip()],
 )
 def test_per_image_draws_differ_and_seed_reproduces(G):
-    a = G.sample(32, torch.Generator().manual_seed(3), img_shape=(8, 8))
-    b = G.sample(32, torch.Generator().manual_seed(3), img_shape=(8, 8))
-    c = G.sample(32, torch.Generator().manual_seed(4), img_shape=(8, 8))
+    a = G.sample(torch.zeros(32, 1, 8, 8), torch.Generator().manual_seed(3))
+    b = G.sample(torch.zeros(32, 1, 8, 8), torch.Generator().manual_seed(3))
+    c = G.sample(torch.zeros(32, 1, 8, 8), torch.Generator().manual_seed(4))
 
     def flat(g):
         return torch.cat(
@@ -109,12 +109,12 @@ def test_per_image_draws_differ_and_seed_reproduces(G):
 
 
 def test_uniform_sampling_of_shifts():
-    g = Shift().sample(20000, torch.Generator().manual_seed(0), img_shape=(3, 4))
+    g = Shift().sample(torch.zeros(20000, 1, 3, 4), torch.Generator().manual_seed(0))
     counts = torch.bincount(g[:, 0] * 4 + g[:, 1], minlength=12).float()
     expected = 20000 / 12
     chi2 = float(((counts - expected) ** 2 / expected).sum())
     assert chi2 < 31.3  # 99.9 % quantile of chi2 with 11 dof
-    m = Shift(max_shift=1).sample(1000, torch.Generator().manual_seed(0))
+    m = Shift(max_shift=1).sample(torch.zeros(1000, 1, 4, 4), torch.Generator().manual_seed(0))
     assert set(m.unique().tolist()) == {-1, 0, 1}
 
 
@@ -130,7 +130,7 @@ def test_rotate_interpolates_and_matches_rotate90(rng):
     back = R.apply(y, R.inverse(torch.tensor([30.0, -45.0])))
     c = slice(3, 5)
     assert (back - x)[..., c, c].abs().max() < 0.5
-    disc = Rotate(angles=[0, 90]).sample(50, rng)
+    disc = Rotate(angles=[0, 90]).sample(torch.zeros(50, 1, 4, 4), rng)
     assert set(disc.tolist()) == {0.0, 90.0}
 
 
@@ -140,7 +140,7 @@ def test_scale_zoom_and_identity(rng):
     assert torch.allclose(S.apply(x, S.identity(2)), x, atol=1e-6)
     z = S.apply(x, torch.tensor([2.0, 0.5]))
     assert z.shape == x.shape and not torch.allclose(z, x)
-    g = S.sample(100, rng)
+    g = S.sample(torch.zeros(100, 1, 4, 4), rng)
     assert float(g.min()) >= 0.75 and float(g.max()) <= 1.25
     assert torch.allclose(S.compose(g, S.inverse(g)), torch.ones(100))
 
@@ -168,13 +168,13 @@ def test_build_group_from_specs():
 def test_products_of_interpolating_groups(rng):
     G = Rotate() * Scale()
     assert G.exact is False and G.order is None
-    g = G.sample(4, rng)
+    g = G.sample(torch.zeros(4, 1, 8, 8), rng)
     x = torch.rand(4, 1, 8, 8, generator=rng)
     assert G.apply(x, g).shape == x.shape
     gi = G.compose(g, G.inverse(g))
     assert torch.allclose(gi[0], torch.zeros(4), atol=1e-6) and torch.allclose(gi[1], torch.ones(4))
     with pytest.raises(NotImplementedError, match="commute"):
-        (Shift() * Rotate()).inverse((Shift() * Rotate()).sample(2, rng, img_shape=(4, 4)))
+        (Shift() * Rotate()).inverse((Shift() * Rotate()).sample(torch.zeros(2, 1, 4, 4), rng))
     with pytest.raises(ValueError, match="infinite"):
         G.elements()
 
@@ -184,8 +184,8 @@ def test_errors_are_helpful(rng):
         Rotate90().apply(torch.zeros(2, 1, 6, 8), torch.tensor([1, 1]))
     with pytest.raises(ValueError, match="crop or pad"):
         Rotate().apply(torch.zeros(1, 1, 6, 8), torch.tensor([10.0]))
-    with pytest.raises(ValueError, match="img_shape"):
-        Shift().sample(3, rng)
+    with pytest.raises(ValueError, match="hw="):
+        Shift().elements()
     with pytest.raises(ValueError, match="one per"):
         Shift().apply(torch.zeros(3, 1, 4, 4), torch.zeros(2, 2, dtype=torch.long))
     with pytest.raises(ValueError, match="unknown group"):
@@ -196,7 +196,7 @@ def test_errors_are_helpful(rng):
         Flip("x")
     with pytest.raises(ValueError, match="scale factors"):
         Scale(factors=(0, 1))
-    with pytest.raises(ValueError, match="img_shape"):
+    with pytest.raises(ValueError, match="hw="):
         (Shift() * Flip()).inverse(
             (torch.zeros(1, 2, dtype=torch.long), torch.zeros(1, 2, dtype=torch.long))
         )
@@ -205,8 +205,23 @@ def test_errors_are_helpful(rng):
 def test_gradients_flow_through_actions(rng):
     x = torch.rand(2, 1, 6, 6, generator=rng, requires_grad=True)
     for G in (Shift(), Rotate90() * Flip(), Rotate(), Scale()):
-        g = G.sample(2, rng, img_shape=(6, 6))
+        g = G.sample(x, rng)
         G.apply(x, g).pow(2).sum().backward()
         assert x.grad is not None and float(x.grad.abs().sum()) > 0
         x.grad = None
     assert take(torch.arange(4), torch.tensor([2])).item() == 2
+
+
+def test_sample_reads_size_and_device_from_the_batch(rng):
+    """``sample(x, generator)``: one element per image of ``x``; Shift needs no size of its own."""
+    x = torch.rand(6, 1, 3, 7, generator=rng)
+    g = Shift().sample(x, torch.Generator().manual_seed(1))
+    assert g.shape == (6, 2) and g.device == x.device
+    assert bool((g[:, 0] < 3).all() and (g[:, 1] < 7).all())
+    assert torch.equal(Shift().apply(x, g), torch.stack([
+        torch.roll(x[b], (int(g[b, 0]), int(g[b, 1])), (-2, -1)) for b in range(6)
+    ]))  # fmt: skip
+    gp = (Shift() * Flip()).sample(x, rng)
+    assert isinstance(gp, tuple) and all(gi.shape[0] == 6 for gi in gp)
+    with pytest.raises(ValueError, match="images"):
+        Shift().sample(torch.zeros(6, 3), rng)

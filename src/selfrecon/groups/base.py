@@ -6,13 +6,16 @@ tests) invert and compose. Conventions shared by every group:
 
 * an **element batch** ``g`` is a tensor whose first dimension is the batch (one element *per
   image*; the peer library draws one per batch). Products use a tuple of the factors' batches;
-* ``sample(batch, generator)`` draws i.i.d. uniform elements through the caller's generator;
+* ``sample(x, generator)`` draws one i.i.d. uniform element per image of the batch ``x`` (its
+  size and device decide the rest; ``Shift`` reads the image size from it) through the caller's
+  generator;
 * ``apply(x, g)`` is vectorised over the batch (no Python loop over images);
 * ``compose(g1, g2)`` is the element acting as ``T_{g1} ∘ T_{g2}`` (``g2`` applied first);
 * ``exact`` is True when ``T_g`` permutes pixels (shifts, 90° rotations, flips); interpolating
   groups (``Rotate``, ``Scale``) are only approximately groups on a pixel grid and say so;
 * ``order`` is the number of elements for finite groups, ``None`` otherwise, and finite groups
-  list them with ``elements()`` (so ``apply(x.expand(order, ...), elements())`` is the orbit).
+  list them on an ``(H, W)`` grid with ``elements(hw)`` (so ``apply(x.expand(order, ...),
+  elements(hw))`` is the orbit).
 
 Exact groups implement ``source_index(g, hw)``: the flat pixel each output pixel is read from, so
 ``T_g x`` is a single ``gather``; a product of exact groups composes these indices.
@@ -43,6 +46,10 @@ def _device(generator: torch.Generator | None) -> torch.device | str:
     return generator.device if generator is not None else "cpu"
 
 
+def _to(g: Element, device) -> Element:
+    return tuple(_to(gi, device) for gi in g) if isinstance(g, tuple) else g.to(device)
+
+
 def take(g: Element, index: Tensor) -> Element:
     """Select elements ``g[index]`` (works for products' tuples)."""
     if isinstance(g, tuple):
@@ -67,7 +74,7 @@ def check_batch(x: Tensor, g: Element, group: Group) -> None:
     if batch_size(g) != x.shape[0]:
         raise ConfigError(
             f"{group!r}: {batch_size(g)} group elements for {x.shape[0]} images; draw one per "
-            "image with group.sample(len(x), generator)"
+            "image with group.sample(x, generator)"
         )
 
 
@@ -85,13 +92,23 @@ class Group:
     name: str = ""
     exact: bool = False
     order: int | None = None
+    #: its elements act differently on different image sizes (circular shifts): products compose
+    #: them on a known grid (``hw=`` or the group's own ``img_shape``)
+    size_dependent: bool = False
 
     # -- to implement ---------------------------------------------------------------------
-    def sample(
-        self, batch: int, generator: torch.Generator | None = None, img_shape=None
-    ) -> Element:
-        """``batch`` i.i.d. elements, one per image. ``img_shape`` (H, W) is needed by ``Shift``."""
+    def _sample(self, batch: int, hw: tuple[int, int], generator) -> Element:
+        """``batch`` i.i.d. elements for images of size ``hw``, on the generator's device."""
         raise NotImplementedError
+
+    def sample(self, x: Tensor, generator: torch.Generator | None = None) -> Element:
+        """One i.i.d. element per image of the batch ``x`` ``(B, C, H, W)``, on ``x``'s device."""
+        if x.dim() != 4:
+            raise ConfigError(
+                f"{self!r} draws elements for images (B, C, H, W), got {tuple(x.shape)}"
+            )
+        g = self._sample(int(x.shape[0]), (int(x.shape[-2]), int(x.shape[-1])), generator)
+        return _to(g, x.device)
 
     def apply(self, x: Tensor, g: Element) -> Tensor:
         """``T_{g_b} x_b`` for every image ``b``."""
@@ -104,10 +121,11 @@ class Group:
         """The elements acting as ``T_{g1} ∘ T_{g2}``."""
         raise NotImplementedError
 
-    def identity(self, batch: int = 1, img_shape=None) -> Element:
+    def identity(self, batch: int = 1) -> Element:
         raise NotImplementedError
 
-    def elements(self, img_shape=None) -> Element:
+    def elements(self, hw: tuple[int, int] | None = None) -> Element:
+        """Every element (finite groups), for images of size ``hw`` where the size matters."""
         raise ConfigError(f"{self!r} is infinite: it has no list of elements (order is None)")
 
     def config(self) -> dict:
@@ -127,7 +145,7 @@ class Group:
         if int(n_trans) < 1:
             raise ConfigError(f"n_trans must be ≥ 1, got {n_trans}")
         xs = x.repeat(int(n_trans), 1, 1, 1) if n_trans > 1 else x
-        g = self.sample(xs.shape[0], generator, img_shape=tuple(x.shape[-2:]))
+        g = self.sample(xs, generator)
         return self.apply(xs, g), g
 
     def spec(self) -> dict:
@@ -148,15 +166,16 @@ class Group:
 
 
 # -- permutation helpers for finite exact groups --------------------------------------------
-def _probe_shape(group: Group, img_shape) -> tuple[int, int]:
+def _probe_shape(group: Group, hw) -> tuple[int, int]:
     """Image size on which pixel maps are compared (the size matters for shifts)."""
-    if img_shape is not None:
-        return (int(img_shape[-2]), int(img_shape[-1]))
+    if hw is not None:
+        return (int(hw[-2]), int(hw[-1]))
     for f in getattr(group, "factors", (group,)):
-        if hasattr(f, "img_shape"):
+        if f.size_dependent:
             if f.img_shape is None:
                 raise ConfigError(
-                    f"{group!r}: shifts depend on the image size; pass img_shape=(H, W)"
+                    f"{group!r}: composing shifts with other maps depends on the image size; "
+                    "pass hw=(H, W)"
                 )
             return tuple(f.img_shape)
     return (5, 5)
@@ -164,7 +183,7 @@ def _probe_shape(group: Group, img_shape) -> tuple[int, int]:
 
 def lookup(group: Group, src: Tensor, hw: tuple[int, int]) -> Element:
     """The elements of a finite exact ``group`` whose pixel maps equal the rows of ``src``."""
-    elems = group.elements(img_shape=hw)
+    elems = group.elements(hw)
     table = group.source_index(elems, hw)  # (n, HW)
     match = (src[:, None, :] == table[None, :, :]).all(-1)  # (B, n)
     if not bool(match.any(-1).all()):
@@ -205,8 +224,8 @@ class ProductGroup(Group):
         orders = [f.order for f in self.factors]
         return math.prod(orders) if all(o is not None for o in orders) else None
 
-    def sample(self, batch, generator=None, img_shape=None):
-        return tuple(f.sample(batch, generator, img_shape=img_shape) for f in self.factors)
+    def _sample(self, batch, hw, generator):
+        return tuple(f._sample(batch, hw, generator) for f in self.factors)
 
     def _check(self, g) -> None:
         if not isinstance(g, tuple) or len(g) != len(self.factors):
@@ -236,13 +255,13 @@ class ProductGroup(Group):
             x = f.apply(x, gi)
         return x
 
-    def identity(self, batch=1, img_shape=None):
-        return tuple(f.identity(batch, img_shape=img_shape) for f in self.factors)
+    def identity(self, batch=1):
+        return tuple(f.identity(batch) for f in self.factors)
 
-    def elements(self, img_shape=None):
+    def elements(self, hw=None):
         if not all(f.exact for f in self.factors):
             return super().elements()
-        per = [f.elements(img_shape=img_shape) for f in self.factors]
+        per = [f.elements(hw) for f in self.factors]
         sizes = [batch_size(e) for e in per]
         grids = torch.meshgrid(*[torch.arange(n) for n in sizes], indexing="ij")
         return tuple(take(e, gr.reshape(-1)) for e, gr in zip(per, grids, strict=True))
@@ -255,10 +274,10 @@ class ProductGroup(Group):
     def _via_pixels(self, src: Tensor, hw) -> Element:
         return lookup(self, src, hw)
 
-    def inverse(self, g, img_shape=None):
+    def inverse(self, g, hw=None):
         self._check(g)
         if self.exact:
-            hw = _probe_shape(self, img_shape)
+            hw = _probe_shape(self, hw)
             src = self.source_index(g, hw)
             inv = torch.empty_like(src).scatter_(
                 -1, src, torch.arange(src.shape[-1]).expand_as(src).contiguous()
@@ -270,11 +289,11 @@ class ProductGroup(Group):
             f"inverse of {self!r}: the factors do not commute and the product is infinite"
         )
 
-    def compose(self, g1, g2, img_shape=None):
+    def compose(self, g1, g2, hw=None):
         self._check(g1)
         self._check(g2)
         if self.exact:
-            hw = _probe_shape(self, img_shape)
+            hw = _probe_shape(self, hw)
             s1, s2 = self.source_index(g1, hw), self.source_index(g2, hw)
             s1 = s1.expand(max(s1.shape[0], s2.shape[0]), -1)
             return self._via_pixels(s2.expand_as(s1).gather(-1, s1), hw)

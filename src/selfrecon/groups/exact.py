@@ -64,10 +64,12 @@ class Shift(_PixelGroup):
         Draw ``dy, dx`` uniformly from ``[-max_shift, max_shift]`` (a symmetric generating set)
         instead of uniformly from the whole group (the default, as in the EI code).
     img_shape : (H, W), optional
-        Image size; gives ``order = H·W`` and lets ``sample``/``elements`` run without it.
+        Image size; gives ``order = H·W`` and lets ``elements()`` run without ``hw``. Sampling
+        reads the size from the batch it is drawn for (``sample(x, generator)``).
     """
 
     _elem_shape = (2,)
+    size_dependent = True
 
     def __init__(self, max_shift: int | None = None, img_shape: tuple[int, int] | None = None):
         if max_shift is not None and (int(max_shift) != max_shift or max_shift < 0):
@@ -79,22 +81,21 @@ class Shift(_PixelGroup):
     def order(self) -> int | None:
         return None if self.img_shape is None else self.img_shape[0] * self.img_shape[1]
 
-    def _shape(self, img_shape) -> tuple[int, int]:
-        shape = img_shape if img_shape is not None else self.img_shape
+    def _shape(self, hw) -> tuple[int, int]:
+        shape = hw if hw is not None else self.img_shape
         if shape is None:
             raise ConfigError(
-                "Shift() needs the image size to list or draw uniform shifts: pass "
-                "img_shape=(H, W) "
-                "(or max_shift= to draw small shifts)"
+                "Shift() lists its elements for one image size: pass hw=(H, W) (or build it with "
+                "Shift(img_shape=(H, W)))"
             )
         return (int(shape[-2]), int(shape[-1]))
 
-    def sample(self, batch, generator=None, img_shape=None):
+    def _sample(self, batch, hw, generator):
         dev = _device(generator)
         if self.max_shift is not None:
             m = self.max_shift
             return torch.randint(-m, m + 1, (int(batch), 2), generator=generator, device=dev)
-        h, w = self._shape(img_shape)
+        h, w = self._shape(hw)
         u = torch.randint(0, h * w, (int(batch),), generator=generator, device=dev)
         return torch.stack([u // w, u % w], dim=1)
 
@@ -112,11 +113,11 @@ class Shift(_PixelGroup):
     def compose(self, g1, g2):
         return _as_long(g1, (2,), self) + _as_long(g2, (2,), self)
 
-    def identity(self, batch=1, img_shape=None):
+    def identity(self, batch=1):
         return torch.zeros(int(batch), 2, dtype=torch.long)
 
-    def elements(self, img_shape=None):
-        h, w = self._shape(img_shape)
+    def elements(self, hw=None):
+        h, w = self._shape(hw)
         u = torch.arange(h * w)
         return torch.stack([u // w, u % w], dim=1)
 
@@ -140,7 +141,7 @@ class Rotate90(_PixelGroup):
     order = 4
     _elem_shape = ()
 
-    def sample(self, batch, generator=None, img_shape=None):
+    def _sample(self, batch, hw, generator):
         return torch.randint(0, 4, (int(batch),), generator=generator, device=_device(generator))
 
     def source_index(self, g, hw):
@@ -159,10 +160,10 @@ class Rotate90(_PixelGroup):
     def compose(self, g1, g2):
         return (_as_long(g1, (), self) + _as_long(g2, (), self)) % 4
 
-    def identity(self, batch=1, img_shape=None):
+    def identity(self, batch=1):
         return torch.zeros(int(batch), dtype=torch.long)
 
-    def elements(self, img_shape=None):
+    def elements(self, hw=None):
         return torch.arange(4)
 
 
@@ -191,7 +192,7 @@ class Flip(_PixelGroup):
         }[axes]
         self.order = int(self._elements.shape[0])
 
-    def sample(self, batch, generator=None, img_shape=None):
+    def _sample(self, batch, hw, generator):
         dev = _device(generator)
         k = torch.randint(0, self.order, (int(batch),), generator=generator, device=dev)
         return self._elements.to(dev)[k]
@@ -210,10 +211,10 @@ class Flip(_PixelGroup):
     def compose(self, g1, g2):
         return _as_long(g1, (2,), self) ^ _as_long(g2, (2,), self)
 
-    def identity(self, batch=1, img_shape=None):
+    def identity(self, batch=1):
         return torch.zeros(int(batch), 2, dtype=torch.long)
 
-    def elements(self, img_shape=None):
+    def elements(self, hw=None):
         return self._elements.clone()
 
     def config(self) -> dict:

@@ -94,7 +94,7 @@ class Rotate(_Interpolating):
         if self.angles is not None and not self.angles:
             raise ConfigError("angles must list at least one angle (degrees)")
 
-    def sample(self, batch, generator=None, img_shape=None):
+    def _sample(self, batch, hw, generator):
         return self._draw(batch, generator, -self.degrees, self.degrees, self.angles)
 
     def apply(self, x, g):
@@ -113,7 +113,7 @@ class Rotate(_Interpolating):
     def compose(self, g1, g2):
         return _as_vector(g1, self) + _as_vector(g2, self)
 
-    def identity(self, batch=1, img_shape=None):
+    def identity(self, batch=1):
         return torch.zeros(int(batch))
 
     def config(self) -> dict:
@@ -159,7 +159,7 @@ class Scale(_Interpolating):
         if self.values is not None and (not self.values or min(self.values) <= 0):
             raise ConfigError(f"scale values must be positive numbers, got {values}")
 
-    def sample(self, batch, generator=None, img_shape=None):
+    def _sample(self, batch, hw, generator):
         return self._draw(batch, generator, self.factors[0], self.factors[1], self.values)
 
     def apply(self, x, g):
@@ -178,7 +178,7 @@ class Scale(_Interpolating):
     def compose(self, g1, g2):
         return _as_vector(g1, self) * _as_vector(g2, self)
 
-    def identity(self, batch=1, img_shape=None):
+    def identity(self, batch=1):
         return torch.ones(int(batch))
 
     def config(self) -> dict:

@@ -54,7 +54,7 @@ def _finite_elements(group: Group, hw: tuple[int, int]) -> tuple[object, list[st
         grids = torch.meshgrid(*[torch.arange(s) for s in sizes], indexing="ij")
         return tuple(take(e, gr.reshape(-1)) for e, gr in zip(per, grids, strict=True)), notes
     if group.order is not None or group.exact:
-        return group.elements(img_shape=hw), notes
+        return group.elements(hw), notes
     if isinstance(group, Rotate):
         if group.angles is not None:
             angles = group.angles
@@ -120,12 +120,12 @@ class GroupAction:
         if self.full_shift:
             self.order = h * w
             if h * w <= 4096:
-                self.src = group.source_index(group.elements(img_shape=self.hw), self.hw)
+                self.src = group.source_index(group.elements(self.hw), self.hw)
             else:
-                self.elements = group.elements(img_shape=self.hw)
+                self.elements = group.elements(self.hw)
             return
         if self.exact:
-            src = group.source_index(group.elements(img_shape=self.hw), self.hw)
+            src = group.source_index(group.elements(self.hw), self.hw)
             uniq = torch.unique(src, dim=0)
             ident = torch.arange(h * w)
             # identity first (the character code and readers expect it there)
@@ -134,9 +134,9 @@ class GroupAction:
             if not bool(is_id.any()):
                 self.src = torch.cat([ident[None], self.src], dim=0)
             self.order = int(self.src.shape[0])
-            if self.order < batch_size(group.elements(img_shape=self.hw)):
+            if self.order < batch_size(group.elements(self.hw)):
                 self.notes.append(
-                    f"{self.label} lists {batch_size(group.elements(img_shape=self.hw))} elements "
+                    f"{self.label} lists {batch_size(group.elements(self.hw))} elements "
                     f"but only {self.order} distinct transformations; |G| = {self.order}"
                 )
         else:
