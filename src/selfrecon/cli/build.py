@@ -178,81 +178,85 @@ def _network_channels(physics, dataset: Dataset) -> int:
 
 def build_experiment(cfg: Config) -> Experiment:
     """Physics and train/val/test datasets as the config describes them."""
-    d = cfg.data
-    physics_list = None
-    if d.source == "builtin":
-        from selfrecon.data import MeasuredDataset, builtin
-
-        images = builtin(
-            d.name, "train", d.size, n=d.train + d.val, channels=d.channels, seed=d.seed
-        )
-        if len(images) < d.train + d.val:
-            raise ConfigError(
-                f"data.name {d.name!r} has {len(images)} training images but data.train + data.val "
-                f"= {d.train + d.val}; lower them"
-            )
-        shape = tuple(images[0].shape)
-        physics = build_physics(cfg, shape)
-        params_fn = None
-        n_masks = getattr(cfg.physics.operator, "masks", 1)
-        if n_masks > 1:  # the measurements cycle through n_masks seeded masks
-            variants = [build_physics(cfg, shape, k) for k in range(n_masks)]
-            params_fn = _cycling_params(variants)
-            physics = variants[0]
-        if cfg.loss.method in MULTI_OPERATOR_METHODS:
-            count = n_masks if n_masks > 1 else cfg.loss.operators
-            physics_list = (
-                variants if n_masks > 1 else [build_physics(cfg, shape, k) for k in range(count)]
-            )
-            _moi_param(physics_list[0])
-        full = MeasuredDataset(images, physics, seed=d.seed, params_fn=params_fn)
-        train = Subset(full, range(d.train))
-        val = Subset(full, range(d.train, d.train + d.val)) if d.val else None
-        test = None
-        if d.test:
-            test_images = builtin(
-                d.name, "test", d.size, n=d.test, channels=d.channels, seed=d.seed
-            )
-            test = MeasuredDataset(test_images, physics, seed=d.seed + 1, params_fn=params_fn)
+    if cfg.data.source == "builtin":
+        physics, train, val, test, physics_list = _builtin_experiment(cfg)
     else:
         if cfg.loss.method in MULTI_OPERATOR_METHODS:
             raise ConfigError(
                 f"loss.method {cfg.loss.method!r} is supported with data.source 'builtin' (it "
                 "draws the operators); use mc/ei/rei for measurement sets"
             )
-        if d.source == "measurements":
-            root = Path(d.path)
-            if (root / "train" / "manifest.json").is_file() and not (
-                root / "manifest.json"
-            ).is_file():
-                train = _measurement_set(root / "train", "data.path")
-                val_p = d.val_path or (root / "val" if (root / "val").is_dir() else None)
-                test_p = d.test_path or (root / "test" if (root / "test").is_dir() else None)
-            else:
-                train = _measurement_set(root, "data.path")
-                val_p, test_p = d.val_path, d.test_path
-        else:  # files
-            from selfrecon.data import assemble
-
-            train = assemble(
-                d.files,
-                _files_spec(cfg),
-                mask_file=d.mask_file,
-                angles_file=d.angles_file,
-                key=d.key,
-            )
-            val_p, test_p = d.val_path, d.test_path
-        physics = train.physics
+        train, val_p, test_p = _user_data(cfg)
+        physics, physics_list = train.physics, None
         val = _measurement_set(val_p, "data.val_path") if val_p else None
         test = _measurement_set(test_p, "data.test_path") if test_p else None
-    if cfg.loss.method == "supervised":
-        if "x" not in train[0]:
-            raise ConfigError(
-                "loss.method 'supervised' needs ground truth x in the training data; use a "
-                "self-supervised method (ei, rei, n2s...)"
-            )
+    if cfg.loss.method == "supervised" and "x" not in train[0]:
+        raise ConfigError(
+            "loss.method 'supervised' needs ground truth x in the training data; use a "
+            "self-supervised method (ei, rei, n2s...)"
+        )
     channels = _network_channels(physics, train)
     return Experiment(cfg, physics, train, val, test, channels, physics_list)
+
+
+def _builtin_experiment(cfg: Config) -> tuple:
+    """``(physics, train, val, test, physics_list)`` simulated from a built-in dataset."""
+    from selfrecon.data import MeasuredDataset, builtin
+
+    d = cfg.data
+    images = builtin(d.name, "train", d.size, n=d.train + d.val, channels=d.channels, seed=d.seed)
+    if len(images) < d.train + d.val:
+        raise ConfigError(
+            f"data.name {d.name!r} has {len(images)} training images but data.train + data.val "
+            f"= {d.train + d.val}; lower them"
+        )
+    shape = tuple(images[0].shape)
+    physics, params_fn, physics_list = _builtin_physics(cfg, shape)
+    full = MeasuredDataset(images, physics, seed=d.seed, params_fn=params_fn)
+    train = Subset(full, range(d.train))
+    val = Subset(full, range(d.train, d.train + d.val)) if d.val else None
+    test = None
+    if d.test:
+        test_images = builtin(d.name, "test", d.size, n=d.test, channels=d.channels, seed=d.seed)
+        test = MeasuredDataset(test_images, physics, seed=d.seed + 1, params_fn=params_fn)
+    return physics, train, val, test, physics_list
+
+
+def _builtin_physics(cfg: Config, shape: tuple) -> tuple:
+    """``(physics, params_fn, physics_list)``: the operator, the per-item mask cycle when
+    ``physics.operator.masks > 1``, and MOI's operators ``A_g``."""
+    physics = build_physics(cfg, shape)
+    params_fn, physics_list = None, None
+    n_masks = getattr(cfg.physics.operator, "masks", 1)
+    if n_masks > 1:  # the measurements cycle through n_masks seeded masks
+        variants = [build_physics(cfg, shape, k) for k in range(n_masks)]
+        params_fn = _cycling_params(variants)
+        physics = variants[0]
+    if cfg.loss.method in MULTI_OPERATOR_METHODS:
+        count = n_masks if n_masks > 1 else cfg.loss.operators
+        physics_list = (
+            variants if n_masks > 1 else [build_physics(cfg, shape, k) for k in range(count)]
+        )
+        _moi_param(physics_list[0])
+    return physics, params_fn, physics_list
+
+
+def _user_data(cfg: Config) -> tuple:
+    """``(train set, val path, test path)`` of a measurement set or of the user's files."""
+    d = cfg.data
+    if d.source == "files":
+        from selfrecon.data import assemble
+
+        train = assemble(
+            d.files, _files_spec(cfg), mask_file=d.mask_file, angles_file=d.angles_file, key=d.key
+        )
+        return train, d.val_path, d.test_path
+    root = Path(d.path)
+    if (root / "train" / "manifest.json").is_file() and not (root / "manifest.json").is_file():
+        val_p = d.val_path or (root / "val" if (root / "val").is_dir() else None)
+        test_p = d.test_path or (root / "test" if (root / "test").is_dir() else None)
+        return _measurement_set(root / "train", "data.path"), val_p, test_p
+    return _measurement_set(root, "data.path"), d.val_path, d.test_path
 
 
 def _cycling_params(variants: list):

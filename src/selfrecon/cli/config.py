@@ -213,29 +213,32 @@ class ModelConfig(_Section):
 
 
 def _check_group(spec: Any, where: str = "loss.group") -> None:
+    """Raise a one-line ``ValueError`` for a group spec naming no library group."""
     if spec is None:
         return
     if isinstance(spec, str):
         for part in spec.split("*"):
-            if part.strip().lower() not in GROUP_NAMES:
-                raise ValueError(
-                    f"{where}: unknown group {part.strip()!r}; choose one of "
-                    f"{', '.join(GROUP_NAMES)} or a product like 'rotate90*flip'"
-                )
+            _check_group_name(part.strip().lower(), part.strip(), where, product_hint=True)
     elif isinstance(spec, dict):
-        name = spec.get("name")
-        if name == "product":
+        if spec.get("name") == "product":
             for f in spec.get("factors", []):
                 _check_group(f, where)
-        elif name not in GROUP_NAMES:
-            raise ValueError(
-                f"{where}: unknown group {name!r}; choose one of {', '.join(GROUP_NAMES)}"
-            )
+        else:
+            _check_group_name(spec.get("name"), spec.get("name"), where, product_hint=False)
     elif isinstance(spec, list):
         for s in spec:
             _check_group(s, where)
     else:
         raise ValueError(f"{where} must be a group name, a dict or a list; got {spec!r}")
+
+
+def _check_group_name(name, shown, where: str, product_hint: bool) -> None:
+    """Raise when ``name`` is not a registered group (the message shows ``shown``)."""
+    if name not in GROUP_NAMES:
+        hint = " or a product like 'rotate90*flip'" if product_hint else ""
+        raise ValueError(
+            f"{where}: unknown group {shown!r}; choose one of {', '.join(GROUP_NAMES)}{hint}"
+        )
 
 
 class LossConfig(_Section):
@@ -354,7 +357,19 @@ class BenchSection(_Section):
         names = [r.name for r in self.rows]
         if len(set(names)) != len(names):
             raise ValueError(f"bench.rows: row names must be unique, got {names}")
+        self._check_refs(names)
         settings = [s.name for s in self.settings]
+        for item in [*self.rows, *self.targets]:
+            for st in item.settings or []:
+                if st not in settings:
+                    raise ValueError(f"bench: unknown setting {st!r}; settings are {settings}")
+        for r in self.rows:
+            if r.classical is not None and r.set:
+                raise ValueError(f"bench row {r.name!r}: a classical row takes no 'set'")
+        return self
+
+    def _check_refs(self, names: list[str]) -> None:
+        """Every main/recommended row and every target's rows name a row of the table."""
         recs = [r for r in [self.recommended, *(s.recommended for s in self.settings)] if r]
         mains = [m for s in self.settings for m in (s.main or [])]
         for ref in [*self.main, *mains, *recs]:
@@ -364,14 +379,6 @@ class BenchSection(_Section):
             for ref in (t.row, t.ref):
                 if ref not in names and ref != "best_classical":
                     raise ValueError(f"bench.targets: {ref!r} is not a row name; rows: {names}")
-        for item in [*self.rows, *self.targets]:
-            for st in item.settings or []:
-                if st not in settings:
-                    raise ValueError(f"bench: unknown setting {st!r}; settings are {settings}")
-        for r in self.rows:
-            if r.classical is not None and r.set:
-                raise ValueError(f"bench row {r.name!r}: a classical row takes no 'set'")
-        return self
 
 
 class Config(_Section):

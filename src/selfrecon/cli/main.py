@@ -52,7 +52,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"selfrecon {__version__}")
     p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    _add_setup_commands(sub)
+    _add_run_commands(sub)
+    _add_tool_commands(sub)
+    return p
 
+
+def _add_setup_commands(sub) -> None:
+    """demo, init, check, identify, simulate: from nothing to a validated config and data."""
     s = sub.add_parser("demo", help="train on built-in data and compare with A†y (start here)")
     s.add_argument(
         "--task",
@@ -61,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="inpainting (EI), cs (EI), mri (REI, Gaussian noise), ct (EI), "
         "denoise (Noise2Self); default inpainting",
     )
-    s.add_argument("--quick", action="store_true", help="a smaller run (about 30 s on a CPU)")
+    s.add_argument("--quick", action="store_true", help="a smaller run (seconds on a CPU)")
     s.add_argument(
         "--out",
         default=None,
@@ -96,6 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--overwrite", action="store_true")
     _add_set(s)
 
+
+def _add_run_commands(sub) -> None:
+    """train, eval, predict: a run folder's life."""
     s = sub.add_parser("train", help="train a reconstruction network")
     s.add_argument("config", nargs="?", help="config file (optional with --resume)")
     _add_set(s)
@@ -122,6 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--overwrite", action="store_true", help="replace existing output files")
     s.add_argument("--batch-size", type=int, default=16)
 
+
+def _add_tool_commands(sub) -> None:
+    """bench, plot, info, calibrate."""
     s = sub.add_parser(
         "bench", help="train and score every row of benchmark experiments; write RESULTS.md"
     )
@@ -161,7 +174,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--noise-var", type=float, default=None, help="noise variance for shrinking (estimated)"
     )
     s.add_argument("--overwrite", action="store_true")
-    return p
 
 
 def _one_line(msg: str) -> str:
