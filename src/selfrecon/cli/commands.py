@@ -34,7 +34,7 @@ from selfrecon.errors import ConfigError, DataError
 from selfrecon.training import Trainer
 from selfrecon.training.evaluation import dry_run as library_dry_run
 from selfrecon.training.evaluation import evaluate, predict
-from selfrecon.training.run_folder import RunFolder, is_run_folder
+from selfrecon.training.run_folder import is_run_folder
 
 _STATE: dict = {"run": None}
 
@@ -56,11 +56,6 @@ def interrupt_message() -> str:
 
 
 # -- helpers ------------------------------------------------------------------------------------
-def _is_run(p: Path) -> bool:
-    """A folder selfrecon trained into (replaceable with overwrite), not just one with a config."""
-    return (p / RUN_META).is_file() or is_run_folder(p)
-
-
 def dry_run(exp: Experiment, model, loss) -> dict:
     """The library's dry run on the training set: one loss evaluation on ≤ 2 items."""
     return library_dry_run(model, loss, exp.physics, exp.train)
@@ -268,10 +263,9 @@ def run_training(cfg: Config, resolved: dict, resume: bool = False, quiet: bool 
         )
     exp, model, loss = _build_all(cfg)
     dry_run(exp, model, loss)
-    folder = RunFolder(run, _rank() == 0)
-    folder.claim(resume=resume, overwrite=cfg.output.overwrite)  # the library's one policy
     tc = cfg.train.model_dump()
-    tc.update(resume=bool(resume), overwrite=False)  # claimed above: the folder is this run's
+    # the Trainer's run folder applies the one overwrite policy (library and CLI alike)
+    tc.update(resume=bool(resume), overwrite=cfg.output.overwrite)
     meta = run_meta(exp, model)
     trainer = Trainer(
         model,
@@ -291,7 +285,7 @@ def run_training(cfg: Config, resolved: dict, resume: bool = False, quiet: bool 
     except KeyboardInterrupt:
         raise
     except BaseException:
-        folder.discard_if_empty_run()
+        trainer.run.discard_if_empty_run()
         raise
     summary.seconds = time.perf_counter() - t0  # type: ignore[attr-defined]
     return trainer, summary, exp
@@ -639,7 +633,7 @@ def cmd_demo(args) -> int:
     ]
     apply_sets(raw, sets)
     cfg = validate_config(raw, f"demo {args.task}")
-    if out.is_dir() and any(out.iterdir()) and not _is_run(out):
+    if out.is_dir() and any(out.iterdir()) and not is_run_folder(out):
         raise ConfigError(
             f"--out {out} is a non-empty folder that is not a selfrecon run; choose another --out"
         )

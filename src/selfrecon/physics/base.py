@@ -334,8 +334,9 @@ class _Composite(LinearOperator):
     """An operator made of others (``factors``): its spec nests theirs, it is per-sample when
     one of them is, and :meth:`update` hands each parameter to the factor that owns it."""
 
-    def factors(self) -> tuple[LinearOperator, ...]:  # pragma: no cover - abstract
-        raise NotImplementedError
+    def factors(self) -> tuple[LinearOperator, ...]:
+        """The operators it is made of (its child modules, outermost first)."""
+        return tuple(self._modules.values())
 
     @property
     def describable(self) -> bool:  # its spec nests its factors', whatever they are
@@ -382,9 +383,6 @@ class Composition(_Composite):
         self.complex_input = inner_op.complex_input or outer.complex_input
         self.in_shape = getattr(inner_op, "in_shape", None)
 
-    def factors(self) -> tuple[LinearOperator, ...]:
-        return (self.outer, self.inner_op)
-
     def config(self) -> dict:
         return {"outer": self.outer.spec(), "inner": self.inner_op.spec()}
 
@@ -419,9 +417,6 @@ class Scaled(_Composite):
         self.exact_pinv = op.exact_pinv
         self.in_shape = getattr(op, "in_shape", None)
 
-    def factors(self) -> tuple[LinearOperator, ...]:
-        return (self.op,)
-
     def config(self) -> dict:
         return {"op": self.op.spec(), "scale": self.scale}
 
@@ -454,9 +449,6 @@ class Sum(_Composite):
         self.complex_input = a.complex_input or b.complex_input
         self.in_shape = getattr(a, "in_shape", None) or getattr(b, "in_shape", None)
 
-    def factors(self) -> tuple[LinearOperator, ...]:
-        return (self.a, self.b)
-
     def config(self) -> dict:
         return {"a": self.a.spec(), "b": self.b.spec()}
 
@@ -479,9 +471,6 @@ class Adjoint(_Composite):
     def __init__(self, op: LinearOperator):
         super().__init__()
         self.op = op
-
-    def factors(self) -> tuple[LinearOperator, ...]:
-        return (self.op,)
 
     def config(self) -> dict:
         return {"op": self.op.spec()}

@@ -67,9 +67,6 @@ class RealLayout(_Composite):
         shape = getattr(op, "in_shape", None)
         self.in_shape = (2 * shape[0], *shape[1:]) if shape is not None else None
 
-    def factors(self) -> tuple[LinearOperator, ...]:
-        return (self.op,)
-
     def config(self) -> dict:
         return {"op": self.op.spec()}
 

@@ -219,13 +219,15 @@ class Snapshot:
 
 class Checkpointer:
     """Writes and restores everything a resumed run needs: model, optimizer, scheduler, every
-    rank's RNG states and the loop's ``parts`` (objects with ``state_dict``/``load_state_dict``:
-    loop counters, running means, the best tracker). ``state``/``meter`` entries are stored flat
-    (``epoch``, ``step``, ``acc``...) and ``best`` nested, the checkpoint format 1."""
+    rank's RNG states and the loop's own parts (objects with ``state_dict``/``load_state_dict``).
+    Checkpoint format 1 stores the ``flat`` parts' entries at the top level (loop counters
+    ``epoch``, ``step``...; running means ``acc``, ``acc_n``) and each ``nested`` part under its
+    name (``best``)."""
 
-    def __init__(self, model, optimizer, scheduler, generator, dist, parts: dict):
+    def __init__(self, model, optimizer, scheduler, generator, dist, flat=(), nested=None):
         self.model, self.optimizer, self.scheduler = model, optimizer, scheduler
-        self.generator, self.dist, self.parts = generator, dist, parts
+        self.generator, self.dist = generator, dist
+        self.flat, self.nested = tuple(flat), dict(nested or {})
 
     def save(self, path: Path, extra: dict) -> Path | None:
         """Gather (all ranks), then write on rank 0; returns the path there, ``None`` elsewhere."""
@@ -243,9 +245,9 @@ class Checkpointer:
             "world_size": self.dist.world_size,
             **extra,
         }
-        for name, part in self.parts.items():
-            sd = part.state_dict()
-            state.update({name: sd} if name == "best" else sd)
+        for part in self.flat:
+            state.update(part.state_dict())
+        state.update({name: part.state_dict() for name, part in self.nested.items()})
         return save_checkpoint(state, path) if self.dist.is_main else None
 
     def load(self, path, log) -> dict:
@@ -264,8 +266,10 @@ class Checkpointer:
                 f"({str(err).splitlines()[0]}); resume with the same model and config, "
                 "or start a new run_dir"
             ) from None
-        for name, part in self.parts.items():
-            part.load_state_dict(state.get(name, {}) if name == "best" else state)
+        for part in self.flat:
+            part.load_state_dict(state)
+        for name, part in self.nested.items():
+            part.load_state_dict(state.get(name, {}))
         set_rng_state(self._rank_rng(state["rng"], log), self.generator)
         return state
 

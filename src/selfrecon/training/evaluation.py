@@ -7,11 +7,14 @@ Scores compare ``physics.display`` images (magnitudes for complex data) with the
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import torch
 from torch import Tensor, nn
-from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset, default_collate
 
 from selfrecon.errors import DataError
+from selfrecon.losses.step import Step, loss_terms
 from selfrecon.metrics import psnr, ssim
 
 __all__ = [
@@ -103,10 +106,27 @@ def evaluate(
         if init is not None:
             q.update(quality(init(y, p), None, x, p, data_range, prefix="init"))
         for b in range(y.shape[0]):
-            name = names[i] if names and i < len(names) else f"item_{i:04d}"
-            rows.append({"item": name, **{k: float(v[b]) for k, v in q.items()}})
+            rows.append({"item": _item_name(names, i), **{k: float(v[b]) for k, v in q.items()}})
             i += 1
     return rows
+
+
+@contextmanager
+def evaluating(*modules: nn.Module):
+    """Run the block with ``modules`` in eval mode, then give each its own mode back."""
+    modes = [m.training for m in modules]
+    for m in modules:
+        m.eval()
+    try:
+        yield
+    finally:
+        for m, mode in zip(modules, modes, strict=True):
+            m.train(mode)
+
+
+def _item_name(names, i: int) -> str:
+    """The ``i``-th item's name (``item_0003`` when the dataset has none)."""
+    return names[i] if names and i < len(names) else f"item_{i:04d}"
 
 
 def quality(
@@ -171,12 +191,8 @@ def samples(model: nn.Module, physics, data: Dataset, cfg, device: torch.device)
     k = min(cfg.n_samples, len(data))
     batch = next(iter(loader(Subset(data, range(k)), k, cfg, device)))
     y, x, p = batch_physics(batch, physics, device)
-    was_training = model.training
-    model.eval()
-    try:
+    with evaluating(model):
         x_hat = model(y, p)
-    finally:
-        model.train(was_training)
     pinv = p.A.pinv(y)
     out = {"y": y.cpu(), "pinv": p.display(pinv).cpu(), "x_hat": p.display(x_hat).cpu(), "x": None}
     if x is not None:
@@ -192,18 +208,10 @@ def dry_run(
 ) -> dict[str, float]:
     """One loss evaluation on the first ``n`` items (model in eval mode): shape and configuration
     problems surface in a second, before a run starts. Returns the terms as numbers."""
-    from torch.utils.data import default_collate
-
-    from selfrecon.losses.step import Step, loss_terms
-
     batch = default_collate([data[i] for i in range(min(n, len(data)))])
     y, x, p = batch_physics(batch, physics)
-    was = model.training
-    model.eval()
-    try:
+    with evaluating(model):
         terms = loss_terms(loss, Step(y, p, model, torch.Generator().manual_seed(0), x=x))
-    finally:
-        model.train(was)
     return {k: float(v) for k, v in terms.items()}
 
 
@@ -218,7 +226,7 @@ def predict(model: nn.Module, physics, data: Dataset, batch_size: int = 16, devi
         y, _, p = batch_physics(batch, physics, device)
         x_hat = p.display(model(y, p)).cpu()
         for b in range(x_hat.shape[0]):
-            yield (names[i] if names and i < len(names) else f"item_{i:04d}"), x_hat[b]
+            yield _item_name(names, i), x_hat[b]
             i += 1
 
 
@@ -230,15 +238,10 @@ def validate(model: nn.Module, loss: nn.Module, physics, data: Dataset, cfg, dev
     A fresh generator seeded with ``cfg.val_seed`` makes the value deterministic across epochs;
     model and loss run in eval mode (full-batch SURE probes, see SURE's ``probe_fraction``).
     """
-    from selfrecon.losses.step import Step, loss_terms
-
     gen = torch.Generator(device=device).manual_seed(cfg.val_seed)
-    was_training, loss_training = model.training, loss.training
-    model.eval()
-    loss.eval()
     sums: dict[str, float] = {}
     n = 0
-    try:
+    with evaluating(model, loss):
         for batch in loader(data, cfg.val_batch_size or cfg.batch_size, cfg, device):
             y, x, p = batch_physics(batch, physics, device)
             step = Step(y, p, model, gen, x=x)
@@ -250,7 +253,4 @@ def validate(model: nn.Module, loss: nn.Module, physics, data: Dataset, cfg, dev
             n += y.shape[0]
             for k, v in terms.items():
                 sums[k] = sums.get(k, 0.0) + float(v) * y.shape[0]
-    finally:
-        model.train(was_training)
-        loss.train(loss_training)
     return {k: v / max(n, 1) for k, v in sums.items()}

@@ -1,4 +1,4 @@
-"""The optimizer and learning-rate schedule of a run, and the start-up identifiability check."""
+"""The optimizer and learning-rate schedule of a run, from its :class:`TrainConfig`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from torch import nn
 from selfrecon.errors import ConfigError
 from selfrecon.training.config import TrainConfig
 
-__all__ = ["build_optimizer", "build_scheduler", "identifiability_lines"]
+__all__ = ["build_optimizer", "build_scheduler"]
 
 
 def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -47,26 +47,3 @@ def build_scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig, total_ep
     if cfg.schedule == "step":
         return torch.optim.lr_scheduler.StepLR(optimizer, cfg.step_size, cfg.gamma)
     return None
-
-
-def identifiability_lines(physics, loss: nn.Module) -> list[tuple[str, bool]]:
-    """``(line, echo)`` pairs for the run's log: the theory's verdict on the physics with the
-    loss's group (Tachella et al., JMLR 2023; :func:`selfrecon.theory.identifiability`), and a
-    printed warning when it is not identifiable. Empty when the loss uses no group."""
-    group = next((m.group for m in loss.modules() if getattr(m, "group", None) is not None), None)
-    if group is None:
-        return []
-    from selfrecon.theory import identifiability
-
-    report = identifiability(physics, group, recommend=False, time_budget=5.0)
-    lines = [(f"identifiability: {report.verdict} ({report.reason})", False)]
-    if report.verdict == "not identifiable":
-        lines.append(
-            (
-                f"warning: theory says this operator with group {group!r} is not identifiable from "
-                "measurements alone — the equivariance loss cannot recover the missing part; use "
-                "another group or more operators",
-                True,
-            )
-        )
-    return lines

@@ -129,9 +129,9 @@ class RunFolder:
                 )
             if not overwrite:
                 raise ConfigError(
-                    f"run folder {p} already holds a run; resume it (resume=True, CLI: "
-                    "--resume), replace it (overwrite=True, CLI: --set output.overwrite=true), "
-                    "or choose another run folder"
+                    f"run folder {p} already holds a run; continue it with `selfrecon train "
+                    f"--resume {p}` (Python: resume=True), replace it with --set "
+                    "output.overwrite=true (overwrite=True), or choose another run folder"
                 )
             shutil.rmtree(p)
         self.created = not p.exists() or not any(p.iterdir())

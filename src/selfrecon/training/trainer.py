@@ -40,9 +40,10 @@ from selfrecon.losses.step import Step, loss_terms
 from selfrecon.training import distributed as D
 from selfrecon.training.best import BestTracker
 from selfrecon.training.checkpoint import Checkpointer, Snapshot, TrainState, export_safetensors
+from selfrecon.training.checks import identifiability_lines
 from selfrecon.training.config import TrainConfig
 from selfrecon.training.evaluation import batch_physics, epoch_loader, samples, validate
-from selfrecon.training.optim import build_optimizer, build_scheduler, identifiability_lines
+from selfrecon.training.optim import build_optimizer, build_scheduler
 from selfrecon.training.progress import Meter, Progress, epoch_line
 from selfrecon.training.run_folder import RunFolder, environment, run_spec
 
@@ -137,7 +138,7 @@ class Trainer:
         self.snapshot = Snapshot(self.model, self.generator)
         self.checkpoint = Checkpointer(
             self.model, self.optimizer, self.scheduler, self.generator, self.dist,
-            parts={"state": self.state, "meter": self.meter, "best": self.best},
+            flat=(self.state, self.meter), nested={"best": self.best},
         )  # fmt: skip
         self._samples: dict | None = None
         self._last_row: dict = {}
