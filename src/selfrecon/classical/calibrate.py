@@ -36,6 +36,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -336,6 +337,132 @@ def _as_image(a: np.ndarray | torch.Tensor, what: str) -> np.ndarray:
     return a
 
 
+class _Denoiser(NamedTuple):
+    """A resolved denoiser: function, display name, parameter name, J-invariance, default grid."""
+
+    fn: Callable[[np.ndarray, float], np.ndarray]
+    name: str
+    pname: str
+    native: bool
+    default_grid: list[float]
+
+
+class _Sweep(NamedTuple):
+    """What a grid sweep found: losses, chosen value, outputs there, ground-truth MSEs."""
+
+    losses: np.ndarray
+    best: float
+    denoised: np.ndarray
+    denoised_j: np.ndarray
+    mse_j: list[float]
+    mse_plain: list[float]
+
+
+def _resolve_denoiser(denoiser: str | Callable[[np.ndarray, float], np.ndarray]) -> _Denoiser:
+    """Turn a denoiser name or callable into its function, names, J-invariance and default grid."""
+    if isinstance(denoiser, str):
+        spec = get_denoiser(denoiser)
+        return _Denoiser(
+            spec.fn, spec.name, spec.param_name, spec.j_invariant, list(spec.default_grid)
+        )
+    if callable(denoiser):
+        name = getattr(denoiser, "__name__", type(denoiser).__name__)
+        native = bool(getattr(denoiser, "is_j_invariant", False))
+        return _Denoiser(denoiser, name, "param", native, [])
+    raise ConfigError(
+        f"denoiser must be a name or a callable f(image, param), got {type(denoiser).__name__}"
+    )
+
+
+def _resolve_grid(grid: str | Sequence[float] | None, default_grid: list[float]) -> list[float]:
+    """Parse ``grid``, falling back to the denoiser's default grid when it is None."""
+    if grid is None:
+        if not default_grid:
+            raise ConfigError(
+                "pass a grid of parameter values for a custom denoiser, e.g. [1, 2, 3]"
+            )
+        grid = default_grid
+    return parse_grid(grid)
+
+
+def _prepare_inputs(
+    noisy: np.ndarray | torch.Tensor,
+    ground_truth: np.ndarray | torch.Tensor | None,
+    native: bool,
+    masking: bool | None,
+    data_range: float,
+) -> tuple[np.ndarray, np.ndarray | None, bool]:
+    """Validate the images and ``data_range``; return the images and whether to grid-mask."""
+    y = _as_image(noisy, "noisy image")
+    x = None
+    if ground_truth is not None:
+        x = _as_image(ground_truth, "ground truth")
+        if x.shape != y.shape:
+            raise DataError(
+                f"ground truth has shape {shape_str(x.shape)} but the noisy image is "
+                f"{shape_str(y.shape)}; pass the clean version of the same image"
+            )
+    use_mask = (not native) if masking is None else bool(masking)
+    if data_range <= 0:
+        raise ConfigError(f"data_range must be positive, got {data_range}")
+    return y, x, use_mask
+
+
+def _evaluate(
+    f: Callable[[np.ndarray], np.ndarray],
+    y: np.ndarray,
+    use_mask: bool,
+    width: int,
+    mode: str,
+    d: _Denoiser,
+    p: float,
+) -> tuple[np.ndarray, float]:
+    """Apply ``f`` (grid-masked if ``use_mask``) to ``y``; return the output and its loss."""
+    out_j = np.asarray(j_invariant(f, width, mode)(y) if use_mask else f(y), np.float64)
+    if out_j.shape != y.shape:
+        raise DataError(
+            f"denoiser returned shape {shape_str(out_j.shape)} for an image of "
+            f"{shape_str(y.shape)}; it must preserve the image shape"
+        )
+    loss = float(np.mean((out_j - y) ** 2))
+    if not math.isfinite(loss):
+        raise DataError(f"{d.name} gave non-finite output at {d.pname} = {p}; check the grid")
+    return out_j, loss
+
+
+def _sweep(
+    d: _Denoiser,
+    params: list[float],
+    y: np.ndarray,
+    x: np.ndarray | None,
+    use_mask: bool,
+    width: int,
+    mode: str,
+) -> _Sweep:
+    """Evaluate every grid value, pick the loss minimiser and denoise with it."""
+    fn = d.fn
+    losses, mse_j, mse_plain = [], [], []
+    best_j, best_loss = None, math.inf
+    for p in params:
+
+        def f(img: np.ndarray, p: float = p) -> np.ndarray:
+            return fn(img, p)
+
+        out_j, loss = _evaluate(f, y, use_mask, width, mode, d, p)
+        losses.append(loss)
+        if loss < best_loss:
+            best_j, best_loss = out_j, loss
+        if x is not None:
+            mse_j.append(float(np.mean((out_j - x) ** 2)))
+            plain = np.asarray(f(y), np.float64) if use_mask else out_j
+            mse_plain.append(float(np.mean((plain - x) ** 2)))
+    losses_a = np.asarray(losses)
+    best = params[int(np.argmin(losses_a))]
+    denoised = np.asarray(fn(y, best), np.float64) if use_mask else best_j
+    assert best_j is not None
+    return _Sweep(losses_a, best, denoised, best_j, mse_j, mse_plain)
+
+
 def calibrate(
     denoiser: str | Callable[[np.ndarray, float], np.ndarray],
     noisy: np.ndarray | torch.Tensor,
@@ -369,74 +496,20 @@ def calibrate(
     noise_var : σ², used only by :meth:`Result.shrink` (estimated from ``noisy`` when omitted).
     data_range : peak value for PSNR (1 for images in [0, 1]).
     """
-    if isinstance(denoiser, str):
-        spec = get_denoiser(denoiser)
-        fn, name, pname, native = spec.fn, spec.name, spec.param_name, spec.j_invariant
-        default_grid = list(spec.default_grid)
-    elif callable(denoiser):
-        fn = denoiser
-        name = getattr(denoiser, "__name__", type(denoiser).__name__)
-        pname, native, default_grid = "param", bool(getattr(denoiser, "is_j_invariant", False)), []
-    else:
-        raise ConfigError(
-            f"denoiser must be a name or a callable f(image, param), got {type(denoiser).__name__}"
-        )
-    if grid is None:
-        if not default_grid:
-            raise ConfigError(
-                "pass a grid of parameter values for a custom denoiser, e.g. [1, 2, 3]"
-            )
-        grid = default_grid
-    params = parse_grid(grid)
-    y = _as_image(noisy, "noisy image")
-    x = None
-    if ground_truth is not None:
-        x = _as_image(ground_truth, "ground truth")
-        if x.shape != y.shape:
-            raise DataError(
-                f"ground truth has shape {shape_str(x.shape)} but the noisy image is "
-                f"{shape_str(y.shape)}; pass the clean version of the same image"
-            )
-    use_mask = (not native) if masking is None else bool(masking)
-    if data_range <= 0:
-        raise ConfigError(f"data_range must be positive, got {data_range}")
+    d = _resolve_denoiser(denoiser)
+    params = _resolve_grid(grid, d.default_grid)
+    y, x, use_mask = _prepare_inputs(noisy, ground_truth, d.native, masking, data_range)
 
     t0 = time.perf_counter()
-    losses, mse_j, mse_plain = [], [], []
-    best_j, best_loss = None, math.inf
-    for p in params:
-
-        def f(img: np.ndarray, p: float = p) -> np.ndarray:
-            return fn(img, p)
-
-        out_j = np.asarray(j_invariant(f, width, mode)(y) if use_mask else f(y), np.float64)
-        if out_j.shape != y.shape:
-            raise DataError(
-                f"denoiser returned shape {shape_str(out_j.shape)} for an image of "
-                f"{shape_str(y.shape)}; it must preserve the image shape"
-            )
-        loss = float(np.mean((out_j - y) ** 2))
-        if not math.isfinite(loss):
-            raise DataError(f"{name} gave non-finite output at {pname} = {p}; check the grid")
-        losses.append(loss)
-        if loss < best_loss:
-            best_j, best_loss = out_j, loss
-        if x is not None:
-            mse_j.append(float(np.mean((out_j - x) ** 2)))
-            plain = np.asarray(f(y), np.float64) if use_mask else out_j
-            mse_plain.append(float(np.mean((plain - x) ** 2)))
-    losses_a = np.asarray(losses)
-    best = params[int(np.argmin(losses_a))]
-    denoised = np.asarray(fn(y, best), np.float64) if use_mask else best_j
-    assert best_j is not None
+    s = _sweep(d, params, y, x, use_mask, width, mode)
     return Result(
-        denoiser=name,
-        param_name=pname,
+        denoiser=d.name,
+        param_name=d.pname,
         params=params,
-        self_supervised_loss=losses_a,
-        best=best,
-        denoised=denoised,
-        denoised_j=best_j,
+        self_supervised_loss=s.losses,
+        best=s.best,
+        denoised=s.denoised,
+        denoised_j=s.denoised_j,
         noisy=y,
         masked=use_mask,
         width=width,
@@ -444,7 +517,7 @@ def calibrate(
         noise_var=noise_var,
         data_range=float(data_range),
         seconds=time.perf_counter() - t0,
-        true_mse=None if x is None else np.asarray(mse_j),
-        true_mse_plain=None if x is None else np.asarray(mse_plain),
+        true_mse=None if x is None else np.asarray(s.mse_j),
+        true_mse_plain=None if x is None else np.asarray(s.mse_plain),
         ground_truth=x,
     )

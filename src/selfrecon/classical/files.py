@@ -52,6 +52,71 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
+def _read_inputs(
+    noisy_path: Path, truth_path: str | Path | None
+) -> tuple[np.ndarray, float, np.ndarray | None]:
+    """Read the noisy image and the optional ground truth; return ``(y, data_range, x)``."""
+    y, data_range = _read(noisy_path, "noisy image")
+    x = None
+    if truth_path is not None:
+        x, _ = _read(truth_path, "ground truth")
+        if x.shape != y.shape:
+            raise DataError(
+                f"ground truth {truth_path} has shape {shape_str(x.shape)} but the noisy image is "
+                f"{shape_str(y.shape)}; pass the clean version of the same image"
+            )
+    return y, data_range, x
+
+
+def _check_not_inputs(outputs: list[Path], inputs: list[Path]) -> None:
+    """Refuse any output path that is one of the input files."""
+    for o in outputs:
+        for i in inputs:
+            if _same_file(o, i) or o.resolve() == i.resolve():
+                raise DataError(
+                    f"output {o} would overwrite the input {i}; choose another output folder"
+                )
+
+
+def _output_paths(
+    out_dir: Path, noisy_path: Path, truth_path: str | Path | None, overwrite: bool
+) -> list[Path]:
+    """List the output files, refusing a file as folder, inputs, and (unless overwrite) existing."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise DataError(f"output folder {out_dir} is a file; pass a folder with -o")
+    names = list(OUTPUT_NAMES)
+    if noisy_path.suffix.lower() in _TIFF:
+        names.append("denoised.tif")
+    outputs = [out_dir / n for n in names]
+    inputs = [noisy_path] + ([Path(truth_path)] if truth_path is not None else [])
+    _check_not_inputs(outputs, inputs)
+    existing = [str(o) for o in outputs if o.exists()]
+    if existing and not overwrite:
+        raise DataError(
+            f"{existing[0]} already exists; pass overwrite=True (--overwrite) or another folder"
+        )
+    return outputs
+
+
+def _write_outputs(
+    result: Result, output: str, out_dir: Path, outputs: list[Path], overwrite: bool
+) -> None:
+    """Write the chosen denoised image, the curve CSV and the plot into ``out_dir``."""
+    image = {
+        "plain": lambda: result.denoised,
+        "j-invariant": lambda: result.denoised_j,
+        "shrunk": lambda: result.shrunk,
+    }[output]()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for o in outputs:
+        if o.suffix == ".csv":
+            result.to_csv(o)
+        elif o.name == "calibration.png":
+            result.plot(o)
+        else:
+            _write(o, image, overwrite)
+
+
 def calibrate_files(
     noisy_path: str | Path,
     denoiser: str,
@@ -83,34 +148,9 @@ def calibrate_files(
     if output not in _OUTPUTS:
         raise ConfigError(f"output must be one of {', '.join(_OUTPUTS)}, got {output!r}")
     params = parse_grid(grid) if grid is not None else None  # fail on a bad grid before any work
-    y, data_range = _read(noisy_path, "noisy image")
-    x = None
-    if truth_path is not None:
-        x, _ = _read(truth_path, "ground truth")
-        if x.shape != y.shape:
-            raise DataError(
-                f"ground truth {truth_path} has shape {shape_str(x.shape)} but the noisy image is "
-                f"{shape_str(y.shape)}; pass the clean version of the same image"
-            )
+    y, data_range, x = _read_inputs(noisy_path, truth_path)
     out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise DataError(f"output folder {out_dir} is a file; pass a folder with -o")
-    names = list(OUTPUT_NAMES)
-    if noisy_path.suffix.lower() in _TIFF:
-        names.append("denoised.tif")
-    outputs = [out_dir / n for n in names]
-    inputs = [noisy_path] + ([Path(truth_path)] if truth_path is not None else [])
-    for o in outputs:
-        for i in inputs:
-            if _same_file(o, i) or o.resolve() == i.resolve():
-                raise DataError(
-                    f"output {o} would overwrite the input {i}; choose another output folder"
-                )
-    existing = [str(o) for o in outputs if o.exists()]
-    if existing and not overwrite:
-        raise DataError(
-            f"{existing[0]} already exists; pass overwrite=True (--overwrite) or another folder"
-        )
+    outputs = _output_paths(out_dir, noisy_path, truth_path, overwrite)
     result = calibrate(
         denoiser,
         y,
@@ -121,17 +161,5 @@ def calibrate_files(
         noise_var=noise_var,
         data_range=data_range,
     )
-    image = {
-        "plain": lambda: result.denoised,
-        "j-invariant": lambda: result.denoised_j,
-        "shrunk": lambda: result.shrunk,
-    }[output]()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for o in outputs:
-        if o.suffix == ".csv":
-            result.to_csv(o)
-        elif o.name == "calibration.png":
-            result.plot(o)
-        else:
-            _write(o, image, overwrite)
+    _write_outputs(result, output, out_dir, outputs, overwrite)
     return result

@@ -198,7 +198,10 @@ def _natural_image(filename: str) -> np.ndarray:
     return np.ascontiguousarray(a)
 
 
-def _natural(split: str, size: tuple[int, int], n: int | None, channels: int, seed: int):
+def _natural_photographs(
+    split: str, size: tuple[int, int], channels: int
+) -> list[tuple[str, np.ndarray]]:
+    """The ``(filename, image)`` photographs of ``split`` large enough for ``size`` crops."""
     files = NATURAL_TRAIN if split == "train" else NATURAL_TEST
     if channels == 3:
         files = tuple(f for f in files if f in _COLOUR)
@@ -216,6 +219,12 @@ def _natural(split: str, size: tuple[int, int], n: int | None, channels: int, se
         raise ConfigError(
             f"no 'natural' {split} photograph is at least {size} pixels; use a smaller size"
         )
+    return images
+
+
+def _natural(split: str, size: tuple[int, int], n: int | None, channels: int, seed: int):
+    """The 'natural' dataset: seeded, non-flat crops of scikit-image photographs."""
+    images = _natural_photographs(split, size, channels)
     n = _check_n(n, None, "natural", split)
     sid = _SPLITS[split]
 
@@ -445,6 +454,43 @@ def _single(name: str, size: tuple[int, int], n: int | None, array_fn, source: s
     return n, (1, *size), (lambda i: img.clone()), source
 
 
+_MAKERS: dict[str, Callable] = {
+    "natural": lambda key, split, hw, n, channels, seed: _natural(split, hw, n, channels, seed),
+    "mnist": lambda key, split, hw, n, channels, seed: _mnist_ds(key, split, hw, n, seed),
+    "usps-like": lambda key, split, hw, n, channels, seed: _mnist_ds(key, split, hw, n, seed),
+    "brain-mri": lambda key, split, hw, n, channels, seed: _brain(split, hw, n, seed),
+    "ellipses": lambda key, split, hw, n, channels, seed: _ellipses(split, hw, n, seed),
+    "shepp-logan": lambda key, split, hw, n, channels, seed: _single(
+        key, hw, n, _shepp_logan_array, "skimage.data.shepp_logan_phantom()"
+    ),
+    "ct-real": lambda key, split, hw, n, channels, seed: _single(
+        key, hw, n, _ct_array, str(_ct_path())
+    ),
+}
+
+
+def _canonical_name(name: str) -> str:
+    """The dataset key for ``name`` (case and ``_``/``-`` folded, ``usps`` → ``usps-like``)."""
+    key = str(name).lower().replace("_", "-")
+    if key == "usps":
+        key = "usps-like"
+    if key not in BUILTIN_NAMES:
+        raise ConfigError(f"unknown built-in dataset {name!r}; choose one of {list(BUILTIN_NAMES)}")
+    return key
+
+
+def _check_options(key: str, split: str, channels: int) -> None:
+    """Check ``split`` and ``channels`` for the dataset ``key``."""
+    if split not in _SPLITS:
+        raise ConfigError(f"split must be 'train' or 'test', got {split!r}")
+    if channels not in (1, 3):
+        raise ConfigError(f"channels must be 1 (grey) or 3 (RGB), got {channels!r}")
+    if channels == 3 and key != "natural":
+        raise ConfigError(
+            f"{key} is a grey-level dataset; use channels=1 (RGB exists for 'natural')"
+        )
+
+
 # -- public API -------------------------------------------------------------------------------
 def builtin(
     name: str,
@@ -478,34 +524,11 @@ def builtin(
     seed : int
         Picks crops, the order of finite splits (``n`` takes the first ``n``) and procedural draws.
     """
-    key = str(name).lower().replace("_", "-")
-    if key == "usps":
-        key = "usps-like"
-    if key not in BUILTIN_NAMES:
-        raise ConfigError(f"unknown built-in dataset {name!r}; choose one of {list(BUILTIN_NAMES)}")
-    if split not in _SPLITS:
-        raise ConfigError(f"split must be 'train' or 'test', got {split!r}")
-    if channels not in (1, 3):
-        raise ConfigError(f"channels must be 1 (grey) or 3 (RGB), got {channels!r}")
-    if channels == 3 and key != "natural":
-        raise ConfigError(
-            f"{key} is a grey-level dataset; use channels=1 (RGB exists for 'natural')"
-        )
+    key = _canonical_name(name)
+    _check_options(key, split, channels)
     hw = _size2(size, key)
     seed = int(seed)
-    if key == "natural":
-        out = _natural(split, hw, n, channels, seed)
-    elif key in ("mnist", "usps-like"):
-        out = _mnist_ds(key, split, hw, n, seed)
-    elif key == "brain-mri":
-        out = _brain(split, hw, n, seed)
-    elif key == "ellipses":
-        out = _ellipses(split, hw, n, seed)
-    elif key == "shepp-logan":
-        out = _single(key, hw, n, _shepp_logan_array, "skimage.data.shepp_logan_phantom()")
-    else:
-        out = _single(key, hw, n, _ct_array, str(_ct_path()))
-    count, shape, get, source = out
+    count, shape, get, source = _MAKERS[key](key, split, hw, n, channels, seed)
     ds = BuiltinDataset(key, split, count, shape, get, source)
     if hasattr(get, "locate"):
         ds.origin = get.locate  # type: ignore[attr-defined]

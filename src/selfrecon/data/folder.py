@@ -80,6 +80,52 @@ def _normalise(a: np.ndarray, mode: str, percentiles: tuple[float, float]) -> np
     return np.clip((a - lo) / (hi - lo), 0.0, 1.0)
 
 
+def _check_options(
+    channels: str, normalize: str, percentiles: tuple[float, float]
+) -> tuple[float, float]:
+    """Check ImageFolder's ``channels``/``normalize``/``percentiles``; return the percentiles."""
+    if channels not in ("grey", "gray", "rgb", "keep"):
+        raise ConfigError(f"channels must be 'grey', 'rgb' or 'keep', got {channels!r}")
+    if normalize not in ("none", "minmax", "percentile"):
+        raise ConfigError(f"normalize must be 'none', 'minmax' or 'percentile', got {normalize!r}")
+    lo, hi = (float(p) for p in percentiles)
+    if not 0.0 <= lo < hi <= 100.0:
+        raise ConfigError(f"percentiles must satisfy 0 ≤ low < high ≤ 100, got {percentiles}")
+    return lo, hi
+
+
+def _to_item(
+    a: np.ndarray,
+    channels: str,
+    normalize: str,
+    percentiles: tuple[float, float],
+    size: tuple[int, int] | None,
+) -> Tensor:
+    """One read image as an item: channels converted, normalised, resized to ``size`` if given."""
+    if channels in ("grey", "gray"):
+        a = to_grey(a)
+    elif channels == "rgb":
+        a = np.repeat(a[:1], 3, axis=0) if a.shape[0] < 3 else a[:3]
+    a = _normalise(a, normalize, percentiles)
+    t = torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))
+    if size is not None and tuple(t.shape[-2:]) != size:
+        t = resize_image(t, size)
+    return t
+
+
+def _check_same_shape(images: list[Tensor], origin: list[Path], names: list[str]) -> None:
+    """Raise a :class:`DataError` naming the first item whose shape differs from the first's."""
+    first = images[0].shape
+    for t, f, name in zip(images, origin, names, strict=True):
+        if t.shape != first:
+            what = "sizes" if t.shape[1:] != first[1:] else "channel counts"
+            raise DataError(
+                f"images have mixed {what}: {origin[0]} ({names[0]}) is {shape_str(first)} but "
+                f"{f} ({name}) is {shape_str(t.shape)}; pass resize=(H, W)"
+                + (" or channels='grey'/'rgb'" if what == "channel counts" else "")
+            )
+
+
 class ImageFolder(Dataset):
     r"""Images from the user's files, each item a ``(C, H, W)`` float32 tensor.
 
@@ -118,15 +164,7 @@ class ImageFolder(Dataset):
         key: str | None = None,
         recursive: bool = False,
     ):
-        if channels not in ("grey", "gray", "rgb", "keep"):
-            raise ConfigError(f"channels must be 'grey', 'rgb' or 'keep', got {channels!r}")
-        if normalize not in ("none", "minmax", "percentile"):
-            raise ConfigError(
-                f"normalize must be 'none', 'minmax' or 'percentile', got {normalize!r}"
-            )
-        lo, hi = (float(p) for p in percentiles)
-        if not 0.0 <= lo < hi <= 100.0:
-            raise ConfigError(f"percentiles must satisfy 0 ≤ low < high ≤ 100, got {percentiles}")
+        lo, hi = _check_options(channels, normalize, percentiles)
         if resize is not None:
             resize = (int(resize[0]), int(resize[1]))
         self.channels, self.normalize, self.percentiles = channels, normalize, (lo, hi)
@@ -137,26 +175,11 @@ class ImageFolder(Dataset):
         origin: list[Path] = []
         for f in self.files:
             for name, a in read_slices(f, axis=axis, key=key):
-                if channels in ("grey", "gray"):
-                    a = to_grey(a)
-                elif channels == "rgb":
-                    a = np.repeat(a[:1], 3, axis=0) if a.shape[0] < 3 else a[:3]
-                a = _normalise(a, normalize, self.percentiles)
-                t = torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))
-                if resize is not None and tuple(t.shape[-2:]) != resize:
-                    t = resize_image(t, resize)
                 names.append(name)
-                images.append(t)
+                images.append(_to_item(a, channels, normalize, self.percentiles, resize))
                 origin.append(f)
+        _check_same_shape(images, origin, names)
         first = images[0].shape
-        for t, f, name in zip(images, origin, names, strict=True):
-            if t.shape != first:
-                what = "sizes" if t.shape[1:] != first[1:] else "channel counts"
-                raise DataError(
-                    f"images have mixed {what}: {origin[0]} ({names[0]}) is {shape_str(first)} but "
-                    f"{f} ({name}) is {shape_str(t.shape)}; pass resize=(H, W)"
-                    + (" or channels='grey'/'rgb'" if what == "channel counts" else "")
-                )
         self.names = _unique(names)
         self.sources = origin
         self._images = images

@@ -244,6 +244,50 @@ def simulate(
     return _write_set(out_dir, items(), physics.spec(), extra, shard_size, overwrite)
 
 
+def _numpy(v, dtype=None) -> np.ndarray:
+    """A tensor or array-like as a NumPy array (tensors detached and moved to the CPU)."""
+    return np.asarray(v.detach().cpu().numpy() if isinstance(v, Tensor) else v, dtype=dtype)
+
+
+def _input_arrays(y, x, params: dict | None) -> dict[str, np.ndarray]:
+    """``y``, optional ``x`` (float32) and ``params.<name>`` arrays, checked to agree on N."""
+    yt = _numpy(y)
+    if yt.ndim < 2:
+        raise DataError(
+            f"measurements y must have a leading item axis (N, ...); got {shape_str(yt.shape)}"
+        )
+    arrays = {"y": yt}
+    if x is not None:
+        arrays["x"] = _numpy(x, dtype=np.float32)
+    for k, v in (params or {}).items():
+        arrays[f"params.{k}"] = _numpy(v)
+    for k, a in arrays.items():
+        if a.shape[0] != yt.shape[0]:
+            raise DataError(f"{k} has {a.shape[0]} items but y has {yt.shape[0]}")
+    return arrays
+
+
+def _memory_manifest(arrays: dict[str, np.ndarray], names: Sequence[str] | None) -> dict:
+    """The manifest of an in-memory set holding ``arrays`` (leading axis = items)."""
+    return {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "n": int(arrays["y"].shape[0]),
+        "arrays": {
+            k: {"shape": list(a.shape[1:]), "dtype": _dtype_name(a)}
+            for k, a in arrays.items()
+            if not k.startswith("params.")
+        },
+        "params": {
+            k[7:]: {"shape": list(a.shape[1:]), "dtype": _dtype_name(a)}
+            for k, a in arrays.items()
+            if k.startswith("params.")
+        },
+        "names": list(names) if names is not None else None,
+        "source": "arrays",
+    }
+
+
 # -- reading ----------------------------------------------------------------------------------
 class MeasurementSet(Dataset):
     r"""A measurement set: items ``{"y", optional "x", optional "params"}`` and its ``.physics``.
@@ -301,45 +345,14 @@ class MeasurementSet(Dataset):
         the operator (e.g. mask shape). Save it with :meth:`save`.
         """
         spec = _physics_spec(physics)
-        yt = np.asarray(y.detach().cpu().numpy() if isinstance(y, Tensor) else y)
-        if yt.ndim < 2:
-            raise DataError(
-                f"measurements y must have a leading item axis (N, ...); got {shape_str(yt.shape)}"
-            )
-        arrays = {"y": yt}
-        if x is not None:
-            arrays["x"] = np.asarray(
-                x.detach().cpu().numpy() if isinstance(x, Tensor) else x, dtype=np.float32
-            )
-        for k, v in (params or {}).items():
-            arrays[f"params.{k}"] = np.asarray(
-                v.detach().cpu().numpy() if isinstance(v, Tensor) else v
-            )
-        for k, a in arrays.items():
-            if a.shape[0] != yt.shape[0]:
-                raise DataError(f"{k} has {a.shape[0]} items but y has {yt.shape[0]}")
+        arrays = _input_arrays(y, x, params)
+        yt = arrays["y"]
         _check_finite(yt, where)
         phys = _build(spec)
         _check_fits(phys, yt, where)
         obj = cls.__new__(cls)
         obj.path = None
-        obj.manifest = {
-            "format": FORMAT_NAME,
-            "format_version": FORMAT_VERSION,
-            "n": int(yt.shape[0]),
-            "arrays": {
-                k: {"shape": list(a.shape[1:]), "dtype": _dtype_name(a)}
-                for k, a in arrays.items()
-                if not k.startswith("params.")
-            },
-            "params": {
-                k[7:]: {"shape": list(a.shape[1:]), "dtype": _dtype_name(a)}
-                for k, a in arrays.items()
-                if k.startswith("params.")
-            },
-            "names": list(names) if names is not None else None,
-            "source": "arrays",
-        }
+        obj.manifest = _memory_manifest(arrays, names)
         obj.spec = spec
         obj._physics = phys
         obj._arrays = arrays
@@ -520,6 +533,75 @@ def _load_param_file(f: str | Path, what: str) -> Tensor:
     return torch.from_numpy(np.ascontiguousarray(a.astype(np.float32)))
 
 
+def _gather_measurements(
+    files: list[Path], key: str, stacked: bool
+) -> tuple[list[np.ndarray], list[str], list[str]]:
+    """Items, source file per item and item names from ``files`` (HDF5 files always stacked)."""
+    ys, where, names = [], [], []
+    for f in files:
+        a = _load_measurement(f, key)
+        h5 = suffix_of(f) in (".h5", ".hdf5")
+        stem = f.name[: -len(suffix_of(f))]
+        if not np.isfinite(a).all():
+            raise DataError(f"{f}: measurement has NaN/inf values; fix or remove the file")
+        if stacked or h5:
+            ys.extend(list(a))
+            where.extend([str(f)] * a.shape[0])
+            names.extend(f"{stem}_{i:03d}" for i in range(a.shape[0]))
+        else:
+            ys.append(a)
+            where.append(str(f))
+            names.append(stem)
+    return ys, where, names
+
+
+def _check_same_shapes(ys: list[np.ndarray], where: list[str]) -> None:
+    """Raise a :class:`DataError` naming the first measurement whose shape differs."""
+    shapes = {tuple(a.shape) for a in ys}
+    if len(shapes) > 1:
+        first = ys[0].shape
+        j = next(i for i, a in enumerate(ys) if a.shape != first)
+        raise DataError(
+            f"measurements have mixed shapes: {where[0]} is {shape_str(first)} but {where[j]} is "
+            f"{shape_str(ys[j].shape)}"
+        )
+
+
+def _load_mask(mask_file: str | Path, y: np.ndarray, where: list[str]) -> Tensor:
+    """The mask in ``mask_file``, checked to match the measurements' last two axes."""
+    mask = _load_param_file(mask_file, "mask")
+    item = y.shape[1:]
+    if mask.dim() < 2 or len(item) < 2 or tuple(mask.shape[-2:]) != tuple(item[-2:]):
+        raise DataError(
+            f"mask in {mask_file} has shape {shape_str(mask.shape)} but measurements in "
+            f"{where[0]} "
+            f"are {shape_str(item)}; pass the mask used at acquisition"
+        )
+    return mask
+
+
+def _load_angles(angles_file: str | Path, y: np.ndarray, where: list[str]) -> Tensor:
+    """The angles in ``angles_file`` (flattened), checked against the sinograms' view count."""
+    angles = _load_param_file(angles_file, "angles").reshape(-1)
+    if y.ndim >= 3 and y.shape[-2] != angles.numel():
+        raise DataError(
+            f"angles in {angles_file} list {angles.numel()} views but sinograms in "
+            f"{where[0]} have "
+            f"{y.shape[-2]} (shape {shape_str(y.shape[1:])}, views on the second-to-last axis)"
+        )
+    return angles
+
+
+def _with_channel_axis(y: np.ndarray, spec: dict, where: list[str]) -> np.ndarray:
+    """``y`` with a channel axis added when its (H, W) items only fit the physics as (1, H, W)."""
+    if y.ndim == 3:
+        try:
+            _check_fits(_build(spec), y, where)
+        except DataError:
+            y = y[:, None]
+    return y
+
+
 def assemble(
     measurements: str | Path | Sequence[str | Path],
     physics_spec,
@@ -554,55 +636,14 @@ def assemble(
         stacked = isinstance(measurements, str | Path) and Path(measurements).is_file()
     spec = _physics_spec(physics_spec)
     spec = {**spec, "operator": dict(spec["operator"])}
-    ys, where, names = [], [], []
-    for f in files:
-        a = _load_measurement(f, key)
-        h5 = suffix_of(f) in (".h5", ".hdf5")
-        stem = f.name[: -len(suffix_of(f))]
-        if not np.isfinite(a).all():
-            raise DataError(f"{f}: measurement has NaN/inf values; fix or remove the file")
-        if stacked or h5:
-            ys.extend(list(a))
-            where.extend([str(f)] * a.shape[0])
-            names.extend(f"{stem}_{i:03d}" for i in range(a.shape[0]))
-        else:
-            ys.append(a)
-            where.append(str(f))
-            names.append(stem)
-    shapes = {tuple(a.shape) for a in ys}
-    if len(shapes) > 1:
-        first = ys[0].shape
-        j = next(i for i, a in enumerate(ys) if a.shape != first)
-        raise DataError(
-            f"measurements have mixed shapes: {where[0]} is {shape_str(first)} but {where[j]} is "
-            f"{shape_str(ys[j].shape)}"
-        )
+    ys, where, names = _gather_measurements(files, key, stacked)
+    _check_same_shapes(ys, where)
     y = np.stack(ys)
     if mask_file is not None:
-        mask = _load_param_file(mask_file, "mask")
-        item = y.shape[1:]
-        if mask.dim() < 2 or len(item) < 2 or tuple(mask.shape[-2:]) != tuple(item[-2:]):
-            raise DataError(
-                f"mask in {mask_file} has shape {shape_str(mask.shape)} but measurements in "
-                f"{where[0]} "
-                f"are {shape_str(item)}; pass the mask used at acquisition"
-            )
-        spec["operator"]["mask"] = mask
+        spec["operator"]["mask"] = _load_mask(mask_file, y, where)
     if angles_file is not None:
-        angles = _load_param_file(angles_file, "angles").reshape(-1)
-        if y.ndim >= 3 and y.shape[-2] != angles.numel():
-            raise DataError(
-                f"angles in {angles_file} list {angles.numel()} views but sinograms in "
-                f"{where[0]} have "
-                f"{y.shape[-2]} (shape {shape_str(y.shape[1:])}, views on the second-to-last axis)"
-            )
-        spec["operator"]["angles"] = angles
-    # an (H, W) item for an image-domain operator gets its channel axis
-    if y.ndim == 3:
-        try:
-            _check_fits(_build(spec), y, where)
-        except DataError:
-            y = y[:, None]
+        spec["operator"]["angles"] = _load_angles(angles_file, y, where)
+    y = _with_channel_axis(y, spec, where)
     ms = MeasurementSet.from_arrays(y, spec, names=names, where=where)
     ms.manifest["source"] = "assemble"
     ms.manifest["files"] = [str(f) for f in files]

@@ -100,60 +100,101 @@ def _stack(a: np.ndarray, axis: int) -> Iterator[tuple[str, np.ndarray]]:
         raise DataError(f"array of shape {shape_str(a.shape)} is not an image or a stack of images")
 
 
-def _read_raw(path: Path, axis: int, key: str | None) -> Iterator[tuple[str, np.ndarray]]:
-    suf = suffix_of(path)
-    if suf in (".png", ".jpg", ".jpeg", ".bmp"):
-        import imageio.v3 as iio  # installed with scikit-image
+def _read_pillow(path: Path, axis: int, key: str | None) -> Iterator[tuple[str, np.ndarray]]:
+    """Images from a PNG/JPEG/BMP file (decoded by Pillow through imageio)."""
+    import imageio.v3 as iio  # installed with scikit-image
 
-        a = np.asarray(iio.imread(str(path), plugin="pillow"))
-        yield from _stack(_scale_int(a), axis)
-    elif suf in (".tif", ".tiff"):
-        import tifffile
+    a = np.asarray(iio.imread(str(path), plugin="pillow"))
+    yield from _stack(_scale_int(a), axis)
 
-        yield from _stack(_scale_int(np.asarray(tifffile.imread(str(path)))), axis)
-    elif suf == ".npy":
-        yield from _stack(_scale_int(np.load(str(path), allow_pickle=False)), axis)
-    elif suf == ".npz":
-        with np.load(str(path), allow_pickle=False) as z:
-            keys = [key] if key is not None else list(z.files)
-            for k in keys:
-                if k not in z.files:
-                    raise DataError(f"has no array {k!r} (it has {z.files})")
-                for suffix, img in _stack(_scale_int(z[k]), axis):
-                    yield (f"_{k}{suffix}" if len(keys) > 1 else suffix), img
-    elif suf == ".dcm":
-        pydicom = require("pydicom", f"reading DICOM file {path.name}")
-        ds = pydicom.dcmread(str(path))
-        a = ds.pixel_array.astype(np.float32)
-        a = a * float(getattr(ds, "RescaleSlope", 1.0) or 1.0) + float(
-            getattr(ds, "RescaleIntercept", 0.0) or 0.0
-        )
-        if a.ndim == 3 and getattr(ds, "SamplesPerPixel", 1) == 1:  # multi-frame
-            yield from _stack(a, 0)
-        else:
-            yield from _stack(a, axis)
-    elif suf in (".nii", ".nii.gz"):
-        nib = require("nibabel", f"reading NIfTI file {path.name}")
-        img = nib.load(str(path))
-        a = np.asarray(img.dataobj, dtype=np.float32)
-        if a.ndim == 4 and a.shape[-1] == 1:
-            a = a[..., 0]
-        if a.ndim == 2:
-            yield "", a[None]
-        elif a.ndim == 3:
-            moved = np.moveaxis(a, axis, 0)
-            width = max(3, len(str(moved.shape[0] - 1)))
-            for i in range(moved.shape[0]):
-                yield f"_{i:0{width}d}", np.ascontiguousarray(moved[i])[None]
-        else:
-            raise DataError(f"NIfTI volume of shape {shape_str(a.shape)} is not 2-D or 3-D")
-    elif suf in (".h5", ".hdf5"):
-        imgs = read_fastmri_images(path, key=key or "reconstruction_esc")
-        width = max(3, len(str(imgs.shape[0] - 1)))
-        for i in range(imgs.shape[0]):
-            yield f"_{i:0{width}d}", imgs[i][None]
+
+def _read_tiff(path: Path, axis: int, key: str | None) -> Iterator[tuple[str, np.ndarray]]:
+    """Images from a TIFF file or stack."""
+    import tifffile
+
+    yield from _stack(_scale_int(np.asarray(tifffile.imread(str(path)))), axis)
+
+
+def _read_npy(path: Path, axis: int, key: str | None) -> Iterator[tuple[str, np.ndarray]]:
+    """Images from an ``.npy`` array."""
+    yield from _stack(_scale_int(np.load(str(path), allow_pickle=False)), axis)
+
+
+def _read_npz(path: Path, axis: int, key: str | None) -> Iterator[tuple[str, np.ndarray]]:
+    """Images from the arrays of an ``.npz`` file (only ``key`` when given)."""
+    with np.load(str(path), allow_pickle=False) as z:
+        keys = [key] if key is not None else list(z.files)
+        for k in keys:
+            if k not in z.files:
+                raise DataError(f"has no array {k!r} (it has {z.files})")
+            for suffix, img in _stack(_scale_int(z[k]), axis):
+                yield (f"_{k}{suffix}" if len(keys) > 1 else suffix), img
+
+
+def _read_dicom(path: Path, axis: int, key: str | None) -> Iterator[tuple[str, np.ndarray]]:
+    """Images from a DICOM file, in physical units (multi-frame files give one per frame)."""
+    pydicom = require("pydicom", f"reading DICOM file {path.name}")
+    ds = pydicom.dcmread(str(path))
+    a = ds.pixel_array.astype(np.float32)
+    a = a * float(getattr(ds, "RescaleSlope", 1.0) or 1.0) + float(
+        getattr(ds, "RescaleIntercept", 0.0) or 0.0
+    )
+    if a.ndim == 3 and getattr(ds, "SamplesPerPixel", 1) == 1:  # multi-frame
+        yield from _stack(a, 0)
     else:
+        yield from _stack(a, axis)
+
+
+def _read_nifti(path: Path, axis: int, key: str | None) -> Iterator[tuple[str, np.ndarray]]:
+    """Slices along ``axis`` of a 2-D or 3-D NIfTI volume."""
+    nib = require("nibabel", f"reading NIfTI file {path.name}")
+    img = nib.load(str(path))
+    a = np.asarray(img.dataobj, dtype=np.float32)
+    if a.ndim == 4 and a.shape[-1] == 1:
+        a = a[..., 0]
+    if a.ndim == 2:
+        yield "", a[None]
+    elif a.ndim == 3:
+        moved = np.moveaxis(a, axis, 0)
+        width = max(3, len(str(moved.shape[0] - 1)))
+        for i in range(moved.shape[0]):
+            yield f"_{i:0{width}d}", np.ascontiguousarray(moved[i])[None]
+    else:
+        raise DataError(f"NIfTI volume of shape {shape_str(a.shape)} is not 2-D or 3-D")
+
+
+def _read_hdf5(path: Path, axis: int, key: str | None) -> Iterator[tuple[str, np.ndarray]]:
+    """Slices of a fastMRI HDF5 file's reference images (``key``, default reconstruction_esc)."""
+    imgs = read_fastmri_images(path, key=key or "reconstruction_esc")
+    width = max(3, len(str(imgs.shape[0] - 1)))
+    for i in range(imgs.shape[0]):
+        yield f"_{i:0{width}d}", imgs[i][None]
+
+
+_READERS = {
+    ".png": _read_pillow,
+    ".jpg": _read_pillow,
+    ".jpeg": _read_pillow,
+    ".bmp": _read_pillow,
+    ".tif": _read_tiff,
+    ".tiff": _read_tiff,
+    ".npy": _read_npy,
+    ".npz": _read_npz,
+    ".dcm": _read_dicom,
+    ".nii": _read_nifti,
+    ".nii.gz": _read_nifti,
+    ".h5": _read_hdf5,
+    ".hdf5": _read_hdf5,
+}
+
+
+def _read_raw(path: Path, axis: int, key: str | None) -> Iterator[tuple[str, np.ndarray]]:
+    """Yield ``(name suffix, image)`` pairs from ``path`` with the reader for its suffix."""
+    suf = suffix_of(path)
+    reader = _READERS.get(suf)
+    if reader is None:
         raise DataError(f"unsupported file type {suf!r}; use one of {', '.join(IMAGE_SUFFIXES)}")
+    yield from reader(path, axis, key)
 
 
 def read_slices(

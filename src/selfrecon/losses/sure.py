@@ -111,6 +111,16 @@ def _sum(t: Tensor) -> Tensor:
     return t.flatten(1).sum(1)
 
 
+def _measured_weights(y: Tensor, yr: Tensor, mask: Tensor | None) -> Tensor:
+    """0/1 weights of the measured entries of ``yr`` (the real view of ``y``); ones if no mask."""
+    w = torch.ones_like(yr)
+    if mask is not None:
+        m = mask.to(yr.device)
+        m = real_view(m) if m.is_complex() else m
+        w = w * (m[..., None] if y.is_complex() else m)
+    return w
+
+
 _KINDS = {"gaussian": "Gaussian", "poisson": "Poisson", "poisson_gaussian": "Poisson-Gaussian"}
 
 
@@ -198,33 +208,16 @@ class SURE(Loss):
             )
         noise = physics.noise
         yr = real_view(y)
-        dtype, dev = yr.dtype, yr.device
-        w = torch.ones_like(yr)
-        mask = physics.measured_mask
-        if mask is not None:
-            m = mask.to(dev)
-            m = real_view(m) if m.is_complex() else m
-            w = w * (m[..., None] if y.is_complex() else m)
+        w = _measured_weights(y, yr, physics.measured_mask)
         n_entries = yr[0].numel()
         batch = yr.shape[0]
-        rows = self._probed_rows(batch, physics, generator, dev)
+        rows = self._probed_rows(batch, physics, generator, yr.device)
 
         def pick(t: Tensor) -> Tensor:  # the probed images' rows (per-sample levels included)
             return t if rows is None or t.dim() == 0 or t.shape[0] != batch else t[rows]
 
         ys, yrs, ws = pick(y), pick(yr), pick(w)
-        shape = yrs.shape
-        if kind == "gaussian":
-            probes = [_gaussian(shape, generator, dtype, dev) * ws]
-            steps = [self.tau]
-        elif kind == "poisson":
-            probes = [_rademacher(shape, generator, dtype, dev) * ws]
-            steps = [self.tau]
-        else:
-            b = _rademacher(shape, generator, dtype, dev) * ws
-            c = _skewed(shape, generator, dtype, dev) * ws
-            probes, steps = [b, c, -c], [self.tau, self.tau2, self.tau2]
-
+        probes, steps = self._draw_probes(kind, yrs, ws, generator)
         inputs = [ys + _from_real(s * p, y) for s, p in zip(steps, probes, strict=True)]
         outs = step.reconstruct(inputs)
         h0 = real_view(physics.A(step.x_hat))
@@ -236,26 +229,45 @@ class SURE(Loss):
             )
 
         fit = _sum((h0 - yr) ** 2)
-        h0s = pick(h0)
+        const, div = self._noise_terms(kind, noise, yr, w, probes, hs, pick(h0), pick)
+        if rows is not None:  # unbiased per image: E[(B/k)·s_i·d_i] = E[d_i]
+            div = torch.zeros_like(fit).index_add(0, rows, div * (batch / rows.numel()))
+        return (fit - const + div) / n_entries
+
+    def _draw_probes(
+        self, kind: str, yrs: Tensor, ws: Tensor, generator
+    ) -> tuple[list[Tensor], list[float]]:
+        """Draw the probes (restricted to the measured entries ``ws``) and their steps."""
+        shape, dtype, dev = yrs.shape, yrs.dtype, yrs.device
+        if kind == "gaussian":
+            return [_gaussian(shape, generator, dtype, dev) * ws], [self.tau]
+        if kind == "poisson":
+            return [_rademacher(shape, generator, dtype, dev) * ws], [self.tau]
+        b = _rademacher(shape, generator, dtype, dev) * ws
+        c = _skewed(shape, generator, dtype, dev) * ws
+        return [b, c, -c], [self.tau, self.tau2, self.tau2]
+
+    def _noise_terms(self, kind, noise, yr, w, probes, hs, h0s, pick) -> tuple[Tensor, Tensor]:
+        """The noise constant and the divergence term ``(const, div)`` for the noise ``kind``."""
+        yrs = pick(yr)
         if kind == "gaussian":
             s2 = per_sample(noise.sigma, yr) ** 2
             const = _sum(s2 * w)
             div = 2 * _sum(pick(s2) * probes[0] * (hs[0] - h0s)) / self.tau
-        elif kind == "poisson":
+            return const, div
+        if kind == "poisson":
             g = per_sample(noise.gain, yr)
             const = _sum(g * yr)
             div = 2 * _sum(pick(g) * yrs * probes[0] * (hs[0] - h0s)) / self.tau
-        else:
-            g = per_sample(noise.gain, yr)
-            s2 = per_sample(noise.sigma, yr) ** 2
-            gs, s2s = pick(g), pick(s2)
-            const = _sum(g * yr) + _sum(s2 * w)
-            first = _sum((gs * yrs + s2s) * b * (hs[0] - h0s)) / self.tau
-            second = _sum((gs**2 * yrs + 2 * gs * s2s) * c * (hs[1] + hs[2] - 2 * h0s))
-            div = 2 * first - second / self.tau2**2
-        if rows is not None:  # unbiased per image: E[(B/k)·s_i·d_i] = E[d_i]
-            div = torch.zeros_like(fit).index_add(0, rows, div * (batch / rows.numel()))
-        return (fit - const + div) / n_entries
+            return const, div
+        b, c = probes[0], probes[1]
+        g = per_sample(noise.gain, yr)
+        s2 = per_sample(noise.sigma, yr) ** 2
+        gs, s2s = pick(g), pick(s2)
+        const = _sum(g * yr) + _sum(s2 * w)
+        first = _sum((gs * yrs + s2s) * b * (hs[0] - h0s)) / self.tau
+        second = _sum((gs**2 * yrs + 2 * gs * s2s) * c * (hs[1] + hs[2] - 2 * h0s))
+        return const, 2 * first - second / self.tau2**2
 
     def forward(self, step: Step) -> dict[str, Tensor]:
         return {"sure": self.weight * self.estimate(step).mean()}

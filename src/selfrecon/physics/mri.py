@@ -25,6 +25,7 @@ from selfrecon.physics.physics import register_operator
 __all__ = ["MRI", "MultiCoilMRI", "birdcage_maps", "fft2c", "ifft2c", "mri_mask"]
 
 _DIMS = (-2, -1)
+_MASK_KINDS = ("random", "equispaced", "gaussian")
 
 
 def fft2c(x: Tensor) -> Tensor:
@@ -91,6 +92,24 @@ def mri_mask(
     if len(shape) != 2:
         raise ConfigError(f"mri_mask needs shape=(H, W), got {tuple(shape)}")
     H, W = (int(s) for s in shape)
+    n_lines, n_center = _mask_line_counts(W, acceleration, center_fraction)
+    if kind not in _MASK_KINDS:
+        raise ConfigError(
+            f"unknown mask kind {kind!r}; choose 'random', 'equispaced' or 'gaussian'"
+        )
+    dev = generator.device if generator is not None else torch.device("cpu")
+    lines = torch.zeros(W, device=dev)
+    start = W // 2 - n_center // 2
+    lines[start : start + n_center] = 1
+    outer = torch.nonzero(lines == 0).flatten()  # non-centre columns, ascending
+    k = n_lines - n_center
+    if k > 0:
+        lines[_draw_outer_lines(outer, k, kind, W, generator, dev)] = 1
+    return lines.cpu().expand(H, W).clone()
+
+
+def _mask_line_counts(W: int, acceleration: float, center_fraction: float) -> tuple[int, int]:
+    """Validate the sampling rates and return ``(n_lines, n_center)`` for width ``W``."""
     if not acceleration >= 1:
         raise ConfigError(
             f"acceleration must be ≥ 1 (keep about W/acceleration lines), got {acceleration}"
@@ -105,35 +124,20 @@ def mri_mask(
             "acceleration "
             f"{acceleration} allows on width {W}; lower center_fraction or the acceleration"
         )
-    dev = generator.device if generator is not None else torch.device("cpu")
-    lines = torch.zeros(W, device=dev)
-    start = W // 2 - n_center // 2
-    lines[start : start + n_center] = 1
-    outer = torch.nonzero(lines == 0).flatten()  # non-centre columns, ascending
-    k = n_lines - n_center
-    if k > 0:
-        if kind == "random":
-            pick = outer[torch.randperm(outer.numel(), generator=generator, device=dev)[:k]]
-        elif kind == "equispaced":
-            step = outer.numel() / k
-            offset = float(torch.rand((), generator=generator, device=dev)) * step
-            idx = torch.floor(
-                offset + step * torch.arange(k, device=dev, dtype=torch.float64)
-            ).long()
-            pick = outer[idx.clamp_max(outer.numel() - 1)]
-        elif kind == "gaussian":
-            w = torch.exp(-((outer.double() - W / 2) ** 2) / (2 * (W / 6) ** 2))
-            pick = outer[torch.multinomial(w, k, replacement=False, generator=generator)]
-        else:
-            raise ConfigError(
-                f"unknown mask kind {kind!r}; choose 'random', 'equispaced' or 'gaussian'"
-            )
-        lines[pick] = 1
-    elif kind not in ("random", "equispaced", "gaussian"):
-        raise ConfigError(
-            f"unknown mask kind {kind!r}; choose 'random', 'equispaced' or 'gaussian'"
-        )
-    return lines.cpu().expand(H, W).clone()
+    return n_lines, n_center
+
+
+def _draw_outer_lines(outer: Tensor, k: int, kind: str, W: int, generator, dev) -> Tensor:
+    """Draw ``k`` of the non-centre columns ``outer`` by the rule of the mask ``kind``."""
+    if kind == "random":
+        return outer[torch.randperm(outer.numel(), generator=generator, device=dev)[:k]]
+    if kind == "equispaced":
+        step = outer.numel() / k
+        offset = float(torch.rand((), generator=generator, device=dev)) * step
+        idx = torch.floor(offset + step * torch.arange(k, device=dev, dtype=torch.float64)).long()
+        return outer[idx.clamp_max(outer.numel() - 1)]
+    w = torch.exp(-((outer.double() - W / 2) ** 2) / (2 * (W / 6) ** 2))  # kind == "gaussian"
+    return outer[torch.multinomial(w, k, replacement=False, generator=generator)]
 
 
 @register_operator("mri")

@@ -483,10 +483,7 @@ def identifiability(
     generator : torch.Generator, optional
         Seeds the random probes (structure tests, LOBPCG start). Default: seeded with 0.
     """
-    if method not in _METHODS:
-        raise ConfigError(f"unknown method {method!r}; choose one of {list(_METHODS)}")
-    if not 0 < tol < 1:
-        raise ConfigError(f"tol is a relative singular-value threshold in (0, 1), got {tol}")
+    _check_args(method, tol)
     t0 = time.perf_counter()
     deadline = t0 + (time_budget if time_budget is not None else float("inf"))
     if generator is None:
@@ -499,9 +496,42 @@ def identifiability(
     return report
 
 
+def _check_args(method: str, tol: float) -> None:
+    """Reject an unknown ``method`` or a ``tol`` outside ``(0, 1)``."""
+    if method not in _METHODS:
+        raise ConfigError(f"unknown method {method!r}; choose one of {list(_METHODS)}")
+    if not 0 < tol < 1:
+        raise ConfigError(f"tol is a relative singular-value threshold in (0, 1), got {tol}")
+
+
 def _check(rm: RealMap, group, method, tol, k, generator, deadline) -> Report:
+    """Check ``rm`` with ``group`` by one computation path and give the report its verdict."""
     ga = GroupAction(group, rm.sig_shape)
-    n, m = rm.n, rm.m
+    method = _resolve_method(method, ga, rm.n)
+    tol_eff = max(tol, 10 * math.sqrt(rm.eps))
+    rep = _new_report(rm, ga, method, tol_eff)
+    undetermined_why = ""
+    if method == "dense":
+        _dense_path(rep, rm, ga, tol_eff, generator)
+    elif method == "gram" and (res := gram_eigenvalues(rm, ga, _gram_K(rm, generator))):
+        _gram_path(rep, rm, ga, res, tol_eff, generator)
+    elif method == "fft":
+        undetermined_why = _fft_path(rep, rm, ga, tol_eff, generator, deadline)
+    else:
+        try:
+            undetermined_why = _matrix_free_path(
+                rep, rm, ga, method, tol_eff, k, generator, deadline
+            )
+        except _OutOfTime:
+            rep.verdict = "undetermined"
+            rep.reason = "the time budget ran out during the matrix-free eigenvalue computation"
+            return rep
+    _verdict(rep, rm, ga, undetermined_why)
+    return rep
+
+
+def _resolve_method(method: str, ga: GroupAction, n: int) -> str:
+    """The computation path ``"auto"`` stands for; ``"fft"`` only for the full shift group."""
     if method == "auto":
         if ga.full_shift:
             method = "fft"
@@ -516,7 +546,12 @@ def _check(rm: RealMap, group, method, tol, k, generator, deadline) -> Report:
             f"method='fft' needs the full cyclic shift group (Shift()); {ga.label} is not; "
             "use method='dense' or 'matrix_free'"
         )
-    tol_eff = max(tol, 10 * math.sqrt(rm.eps))
+    return method
+
+
+def _new_report(rm: RealMap, ga: GroupAction, method: str, tol_eff: float) -> Report:
+    """A report with the sizes, the multiplicity bound and the notes, before any rank is known."""
+    n, m = rm.n, rm.m
     mult: Multiplicities = multiplicities(ga, n)
     rep = Report(
         operator=rm.name,
@@ -534,65 +569,77 @@ def _check(rm: RealMap, group, method, tol, k, generator, deadline) -> Report:
     )
     if rm.real_images and rm.is_complex:
         rep.notes.append("real images only (imaginary part zero): n = C·H·W")
-    undetermined_why = ""
-    if method == "dense":
-        eigs, sv2 = _dense(rm, ga)
-        rep.rank, rep.min_eigenvalue, rep.max_eigenvalue = _rank_from_eigs(eigs, tol_eff)
-        rep.rank_operator = _rank_from_eigs(sv2, tol_eff)[0]
-        rep.nullspace_dim = n - rep.rank
-        rep.equivariant = _equivariant_exact(rm, ga, generator)
-    elif method == "gram" and (res := gram_eigenvalues(rm, ga, _gram_K(rm, generator))):
-        eigs, gram_notes = res
-        rep.notes.extend(gram_notes)
-        rep.rank, rep.min_eigenvalue, rep.max_eigenvalue = _rank_from_eigs(eigs, tol_eff)
-        rep.nullspace_dim = n - rep.rank
-        rep.notes.append(_gap_note(eigs, tol_eff))
-        rep.equivariant = _equivariant_exact(rm, ga, generator)
-    elif method == "fft":
-        eigs, structure, equiv = _fft(rm, ga, generator, deadline)
-        rep.notes.append(f"FFT path: {structure}")
-        rep.equivariant = equiv
-        if eigs is None:
-            undetermined_why = "the time budget ran out before all Fourier modes were measured"
-        else:
-            rep.rank, rep.min_eigenvalue, rep.max_eigenvalue = _rank_from_eigs(eigs, tol_eff)
-            rep.nullspace_dim = n - rep.rank
-            if equiv:
-                rep.rank_operator = rep.rank
-    else:
-        if method == "gram":  # T_g is not a local resampling: no sparse form
-            rep.notes.append("Gram path unavailable (T_g is not local); matrix-free instead")
-            method = rep.method = "matrix_free"
-        tol_eff = max(tol_eff, MATRIX_FREE_TOL)
-        rep.tol = tol_eff
-        kk = int(k) if k is not None else 32
-        kk = max(1, min(kk, max(1, n // 5 - 1)))
-        try:
-            vals, lam_max, res = _matrix_free(rm, ga, kk, generator, deadline)
-        except _OutOfTime:
-            rep.verdict = "undetermined"
-            rep.reason = "the time budget ran out during the matrix-free eigenvalue computation"
-            return rep
-        thr = (tol_eff**2) * lam_max
-        below = int((vals <= thr).sum())
-        rep.min_eigenvalue, rep.max_eigenvalue = float(max(vals[0], 0.0)), lam_max
-        rep.nullspace_dim = below
-        # exact count only when the first Ritz value above the threshold is certified above it
-        # (Ritz values bound the eigenvalues from above, so `below` is always a lower bound)
-        certified = below < len(vals) and vals[below] - res[below] > thr
-        rep.nullspace_dim_is_lower_bound = not certified
-        if certified:
-            rep.rank = n - below
-        if below == 0 and vals[0] - res[0] <= thr:
-            undetermined_why = (
-                f"LOBPCG did not converge: smallest Ritz value {vals[0]:.3g} ± {res[0]:.2g} is not "
-                f"clearly above the threshold {thr:.3g}; try method='dense' on a smaller image"
-            )
-            rep.rank = None
-        rep.equivariant = _equivariant_exact(rm, ga, generator)
-        rep.notes.append(f"matrix-free: {len(vals)} smallest eigenvalues of S by LOBPCG")
-    _verdict(rep, rm, ga, undetermined_why)
     return rep
+
+
+def _dense_path(rep: Report, rm: RealMap, ga: GroupAction, tol_eff: float, generator) -> None:
+    """Fill ``rep`` from all eigenvalues of the dense ``S`` and the singular values of ``A``."""
+    eigs, sv2 = _dense(rm, ga)
+    rep.rank, rep.min_eigenvalue, rep.max_eigenvalue = _rank_from_eigs(eigs, tol_eff)
+    rep.rank_operator = _rank_from_eigs(sv2, tol_eff)[0]
+    rep.nullspace_dim = rm.n - rep.rank
+    rep.equivariant = _equivariant_exact(rm, ga, generator)
+
+
+def _gram_path(rep: Report, rm: RealMap, ga: GroupAction, res, tol_eff: float, generator) -> None:
+    """Fill ``rep`` from the Gram path's eigenvalues ``res = (eigs, notes)`` of ``S``."""
+    eigs, gram_notes = res
+    rep.notes.extend(gram_notes)
+    rep.rank, rep.min_eigenvalue, rep.max_eigenvalue = _rank_from_eigs(eigs, tol_eff)
+    rep.nullspace_dim = rm.n - rep.rank
+    rep.notes.append(_gap_note(eigs, tol_eff))
+    rep.equivariant = _equivariant_exact(rm, ga, generator)
+
+
+def _fft_path(
+    rep: Report, rm: RealMap, ga: GroupAction, tol_eff: float, generator, deadline
+) -> str:
+    """Fill ``rep`` from the Fourier-mode eigenvalues of ``S``; the reason when undetermined."""
+    eigs, structure, equiv = _fft(rm, ga, generator, deadline)
+    rep.notes.append(f"FFT path: {structure}")
+    rep.equivariant = equiv
+    if eigs is None:
+        return "the time budget ran out before all Fourier modes were measured"
+    rep.rank, rep.min_eigenvalue, rep.max_eigenvalue = _rank_from_eigs(eigs, tol_eff)
+    rep.nullspace_dim = rm.n - rep.rank
+    if equiv:
+        rep.rank_operator = rep.rank
+    return ""
+
+
+def _matrix_free_path(
+    rep: Report, rm: RealMap, ga: GroupAction, method: str, tol_eff: float, k, generator, deadline
+) -> str:
+    """Fill ``rep`` from LOBPCG's smallest eigenvalues of ``S``; the reason when undetermined."""
+    if method == "gram":  # T_g is not a local resampling: no sparse form
+        rep.notes.append("Gram path unavailable (T_g is not local); matrix-free instead")
+        rep.method = "matrix_free"
+    tol_eff = max(tol_eff, MATRIX_FREE_TOL)
+    rep.tol = tol_eff
+    n = rm.n
+    kk = int(k) if k is not None else 32
+    kk = max(1, min(kk, max(1, n // 5 - 1)))
+    vals, lam_max, res = _matrix_free(rm, ga, kk, generator, deadline)
+    thr = (tol_eff**2) * lam_max
+    below = int((vals <= thr).sum())
+    rep.min_eigenvalue, rep.max_eigenvalue = float(max(vals[0], 0.0)), lam_max
+    rep.nullspace_dim = below
+    # exact count only when the first Ritz value above the threshold is certified above it
+    # (Ritz values bound the eigenvalues from above, so `below` is always a lower bound)
+    certified = below < len(vals) and vals[below] - res[below] > thr
+    rep.nullspace_dim_is_lower_bound = not certified
+    if certified:
+        rep.rank = n - below
+    undetermined_why = ""
+    if below == 0 and vals[0] - res[0] <= thr:
+        undetermined_why = (
+            f"LOBPCG did not converge: smallest Ritz value {vals[0]:.3g} ± {res[0]:.2g} is not "
+            f"clearly above the threshold {thr:.3g}; try method='dense' on a smaller image"
+        )
+        rep.rank = None
+    rep.equivariant = _equivariant_exact(rm, ga, generator)
+    rep.notes.append(f"matrix-free: {len(vals)} smallest eigenvalues of S by LOBPCG")
+    return undetermined_why
 
 
 def _verdict(rep: Report, rm: RealMap, ga: GroupAction, undetermined_why: str) -> None:
