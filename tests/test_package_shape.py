@@ -1,4 +1,5 @@
-"""The package's module-level imports follow DESIGN.md's order and form no cycle.
+"""The package's shape: module-level imports follow DESIGN.md's order with no cycle, and
+no function is longer than one screen.
 
 physics ← groups ← theory ← losses ← models ← data ← training ← classical ← cli: a module may
 import from its own folder or folders earlier in this list, never from a later one. Imports inside
@@ -71,3 +72,15 @@ def test_no_import_cycle():
     for m in sorted(edges):
         if state.get(m) is None:
             visit(m, [])
+
+
+def test_no_function_in_src_is_longer_than_60_lines():
+    """One screen per function (issue 14): longer ones are split into named helpers."""
+    long = []
+    for path in ROOT.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                n = node.end_lineno - node.lineno + 1
+                if n > 60:
+                    long.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name} ({n} lines)")
+    assert not long, "\n".join(long)
