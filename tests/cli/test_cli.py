@@ -509,14 +509,14 @@ def test_calibrate_writes_the_chosen_denoised_image(tmp_path, capsys):
 
 
 def test_probe_fraction_reaches_the_sure_estimator():
-    from selfrecon.cli.build import build_experiment, build_loss
+    from selfrecon.cli.build import build_experiment, loss_of
     from selfrecon.cli.config import validate_config
 
     cfg = yaml.safe_load(yaml.safe_dump(GOOD))
     cfg["physics"]["noise"] = {"name": "gaussian", "sigma": 0.1}
     cfg["loss"].update(method="rei", probe_fraction=0.25)
     cfg = validate_config(cfg, "test")
-    loss = build_loss(cfg, build_experiment(cfg))
+    loss = loss_of(cfg, build_experiment(cfg))
     assert loss.sure.probe_fraction == 0.25
 
 
@@ -525,7 +525,7 @@ def test_masks_cycle_and_multi_operator_losses_build():
     MRI is a config operator."""
     import torch
 
-    from selfrecon.cli.build import build_experiment, build_loss
+    from selfrecon.cli.build import build_experiment, loss_of
     from selfrecon.cli.config import validate_config
 
     base = {
@@ -540,12 +540,12 @@ def test_masks_cycle_and_multi_operator_losses_build():
     assert len(exp.physics_list) == 3
     torch.testing.assert_close(exp.physics_list[1].operator.mask[0], masks[1])
     cfg = validate_config(base)
-    names = [type(p).__name__ for p in build_loss(cfg, exp).parts]
+    names = [type(p).__name__ for p in loss_of(cfg, exp).parts]
     assert names == ["MCLoss", "MOILoss", "EILoss"]
     noisy = {**base, "physics": {**base["physics"], "noise": {"name": "gaussian", "sigma": 0.1}},
              "loss": {"method": "morei", "group": "rotate"}}  # fmt: skip
     cfg = validate_config(noisy)
-    loss = build_loss(cfg, build_experiment(cfg))
+    loss = loss_of(cfg, build_experiment(cfg))
     assert [type(p).__name__ for p in loss.parts] == ["REILoss", "MOILoss"]
     assert loss.parts[1].noisy
     coils = {**base, "physics": {"operator": {"name": "multicoil_mri", "coils": 3}},

@@ -40,14 +40,14 @@ def test_n2s_defaults_to_a_non_residual_network():
 
 
 def test_zero_init_last_starts_the_model_at_the_linear_reconstruction(rng):
-    from selfrecon.cli.build import build_model, build_physics
+    from selfrecon.cli.build import model_of, physics_of
 
     cfg = _cfg("ct", {"data.size": 16})
     assert cfg.model.zero_init_last
-    physics = build_physics(cfg, (1, 16, 16))
-    model = build_model(cfg, 1).eval()
+    physics = physics_of(cfg, (1, 16, 16))
+    model = model_of(cfg, 1).eval()
     y = physics.A(torch.rand(2, 1, 16, 16, generator=rng))
     torch.testing.assert_close(model(y, physics), physics.A.pinv(y))
     off = _cfg("ct", {"data.size": 16, "model.zero_init_last": False})
-    model = build_model(off, 1).eval()
+    model = model_of(off, 1).eval()
     assert not torch.allclose(model(y, physics), physics.A.pinv(y), atol=1e-3)

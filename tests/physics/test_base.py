@@ -139,3 +139,12 @@ def test_per_sample_masks_and_noise_are_declared(rng):
     assert not Physics(Inpainting(mask=masks[:1])).per_sample()
     assert Physics(Denoising(), GaussianNoise(torch.tensor([0.1, 0.2]))).per_sample()
     assert not Physics(Denoising(), GaussianNoise(0.1)).per_sample()
+
+
+def test_seed_recipe_rebuilds_the_same_random_operator():
+    from selfrecon.physics import Inpainting, build_operator
+
+    spec = {"name": "inpainting", "rate": 0.5, "img_shape": [1, 8, 8], "seed": 11}
+    want = Inpainting(rate=0.5, img_shape=(1, 8, 8), generator=torch.Generator().manual_seed(11))
+    assert torch.equal(build_operator(spec).mask, want.mask)
+    assert not torch.equal(build_operator({**spec, "seed": 12}).mask, want.mask)

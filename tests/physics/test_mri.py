@@ -188,3 +188,18 @@ def test_mri_shape_dtype_device_errors():
         MRI(torch.full((4, 4), 0.5))
     with pytest.raises(ValueError, match=r"\(2, 3, 4, 4\)"):
         MRI(torch.ones(2, 3, 4, 4))
+
+
+def test_mask_recipe_spec_builds_the_seeded_mask():
+    from selfrecon.errors import ConfigError
+    from selfrecon.physics import build_operator
+
+    spec = {"name": "mri", "img_shape": [24, 24], "acceleration": 3, "pattern": "gaussian"}
+    op = build_operator({**spec, "seed": 4})
+    want = mri_mask((24, 24), 3, 0.08, "gaussian", generator=torch.Generator().manual_seed(4))
+    assert torch.equal(op.mask.reshape(24, 24), want)
+    assert not torch.equal(build_operator({**spec, "seed": 5}).mask, op.mask)
+    multi = build_operator({**spec, "name": "multicoil_mri", "coils": 2, "seed": 4})
+    assert torch.equal(multi.mask, op.mask) and multi.coil_maps.shape[-3:] == (2, 24, 24)
+    with pytest.raises(ConfigError, match="img_shape"):
+        build_operator({"name": "mri", "acceleration": 3})

@@ -19,10 +19,10 @@ from selfrecon.errors import ConfigError, DataError
 __all__ = [
     "Experiment",
     "build_experiment",
-    "build_physics",
-    "build_model",
-    "build_loss",
-    "build_group",
+    "physics_of",
+    "model_of",
+    "loss_of",
+    "group_of",
     "RUN_META",
 ]
 
@@ -43,112 +43,35 @@ class Experiment:
 
 
 # -- physics ------------------------------------------------------------------------------------
-def _gen(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(int(seed))
-
-
-def _noise(cfg) -> object:
-    from selfrecon.physics import build_noise
-
-    n = cfg.noise
-    if n.name == "none":
-        return None
-    spec = {
-        "name": n.name,
-        **{k: getattr(n, k) for k in ("sigma", "gain") if getattr(n, k) is not None},
-    }
-    return build_noise(spec)
-
-
-def build_physics(cfg: Config, img_shape: tuple[int, int, int], variant: int = 0):
+def physics_of(cfg: Config, img_shape: tuple[int, int, int], variant: int = 0):
     """The physics of ``cfg.physics`` for images ``(C, H, W)``; ``variant`` re-seeds random
-    operators (MOI draws its operators ``A_g`` as variants 0..G-1)."""
-    from selfrecon import physics as P
+    operators (MOI draws its operators ``A_g`` as variants 0..G-1). The config section writes the
+    library spec; :func:`selfrecon.physics.build_physics` builds it."""
+    from selfrecon.physics import build_physics
 
-    op = cfg.physics.operator
-    c, h, w = img_shape
-    name = op.name
-    if name == "inpainting":
-        A = P.Inpainting(
-            rate=op.rate, img_shape=(1, h, w), generator=_gen(op.seed + 7919 * variant)
-        )
-    elif name == "cs":
-        A = P.CompressedSensing(op.m, (c, h, w), generator=_gen(op.seed + 7919 * variant))
-    elif name in ("mri", "multicoil_mri"):
-        mask = P.mri_mask(
-            (h, w),
-            op.acceleration,
-            op.center_fraction,
-            op.pattern,
-            generator=_gen(op.seed + 7919 * variant),
-        )
-        if name == "mri":
-            A = P.MRI(mask)
-        else:
-            A = P.MultiCoilMRI(mask, P.birdcage_maps(op.coils, (h, w)))
-    elif name in ("tomography", "ct", "lowdose_ct"):
-        if h != w:
-            raise ConfigError(f"CT needs square images; data.size gives {h}×{w}; set data.size=N")
-        if name == "lowdose_ct":
-            return P.LowDoseCT(
-                angles=op.views,
-                img_size=h,
-                I0=op.I0,
-                gain=op.gain,
-                sigma=op.sigma,
-                mu=op.mu,
-                filter=op.filter,
-            )
-        A = P.Tomography(op.views, img_size=h, circle=op.circle, filter=op.filter)
-    elif name == "denoising":
-        A = P.Denoising()
-    else:  # pragma: no cover - the schema lists the operators
-        raise ConfigError(f"unknown operator {name!r}")
-    return P.Physics(A, _noise(cfg.physics))
+    p = cfg.physics
+    return build_physics(p.operator.physics_spec(p.noise.spec(), tuple(img_shape), variant))
 
 
 def _files_spec(cfg: Config) -> dict:
     """A physics spec for the user's own measurement files (parameters come from files)."""
-    op = cfg.physics.operator
-    d = cfg.data
-    noise = cfg.physics.noise
-    noise_spec = (
-        None
-        if noise.name == "none"
-        else {
-            "name": noise.name,
-            **{k: getattr(noise, k) for k in ("sigma", "gain") if getattr(noise, k) is not None},
-        }
-    )
-    if op.name in ("inpainting", "mri"):
-        if d.mask_file is None:
-            raise ConfigError(
-                f"data.source 'files' with operator {op.name!r} needs data.mask_file; pass the "
-                "mask used at acquisition (.npy, .png, .txt)"
-            )
-        return {"kind": "linear", "operator": {"name": op.name}, "noise": noise_spec}
-    if op.name in ("tomography", "ct", "lowdose_ct"):
-        if d.size is None:
-            raise ConfigError(
-                "data.source 'files' with CT needs data.size (the image side N in pixels)"
-            )
-        tomo = {"name": "tomography", "angles": op.views, "img_size": d.size, "filter": op.filter}
-        if op.name == "lowdose_ct":
-            return {
-                "kind": "lowdose_ct",
-                "operator": tomo,
-                "noise": {"name": "poisson_gaussian", "gain": op.gain, "sigma": op.sigma},
-                "I0": op.I0,
-                "mu": op.mu if op.mu is not None else 4.0 / d.size,
-            }
-        tomo["circle"] = op.circle
-        return {"kind": "linear", "operator": tomo, "noise": noise_spec}
-    if op.name == "denoising":
-        return {"kind": "linear", "operator": {"name": "denoising"}, "noise": noise_spec}
-    raise ConfigError(
-        f"data.source 'files' does not support operator {op.name!r} (its parameters cannot be read "
-        "from a file); simulate with data.source 'builtin' or use a measurement set"
-    )
+    op, d = cfg.physics.operator, cfg.data
+    if op.files_need is None:
+        raise ConfigError(
+            f"data.source 'files' does not support operator {op.name!r} (its parameters cannot be "
+            "read from a file); simulate with data.source 'builtin' or use a measurement set"
+        )
+    if "mask_file" in op.files_need and d.mask_file is None:
+        raise ConfigError(
+            f"data.source 'files' with operator {op.name!r} needs data.mask_file; pass the "
+            "mask used at acquisition (.npy, .png, .txt)"
+        )
+    if "size" in op.files_need and d.size is None:
+        raise ConfigError(
+            "data.source 'files' with CT needs data.size (the image side N in pixels)"
+        )
+    shape = (1, d.size, d.size) if "size" in op.files_need else None
+    return op.physics_spec(cfg.physics.noise.spec(), shape)
 
 
 # -- data ---------------------------------------------------------------------------------------
@@ -225,17 +148,17 @@ def _builtin_experiment(cfg: Config) -> tuple:
 def _builtin_physics(cfg: Config, shape: tuple) -> tuple:
     """``(physics, params_fn, physics_list)``: the operator, the per-item mask cycle when
     ``physics.operator.masks > 1``, and MOI's operators ``A_g``."""
-    physics = build_physics(cfg, shape)
+    physics = physics_of(cfg, shape)
     params_fn, physics_list = None, None
     n_masks = getattr(cfg.physics.operator, "masks", 1)
     if n_masks > 1:  # the measurements cycle through n_masks seeded masks
-        variants = [build_physics(cfg, shape, k) for k in range(n_masks)]
+        variants = [physics_of(cfg, shape, k) for k in range(n_masks)]
         params_fn = _cycling_params(variants)
         physics = variants[0]
     if cfg.loss.method in MULTI_OPERATOR_METHODS:
         count = n_masks if n_masks > 1 else cfg.loss.operators
         physics_list = (
-            variants if n_masks > 1 else [build_physics(cfg, shape, k) for k in range(count)]
+            variants if n_masks > 1 else [physics_of(cfg, shape, k) for k in range(count)]
         )
         _moi_param(physics_list[0])
     return physics, params_fn, physics_list
@@ -282,25 +205,11 @@ def _moi_param(physics) -> str:
 
 
 # -- model and loss -----------------------------------------------------------------------------
-def build_model(cfg: Config, channels: int) -> nn.Module:
-    """``ArtifactRemoval(backbone)``: ``f(y) = G(A† y)`` with the configured backbone."""
-    from selfrecon.models import ArtifactRemoval, DnCNN, UNet
+def model_of(cfg: Config, channels: int) -> nn.Module:
+    """The untrained network of ``cfg.model`` (:func:`selfrecon.models.build_model`)."""
+    from selfrecon.models import build_model
 
-    m = cfg.model
-    if m.name == "unet":
-        backbone = UNet(
-            channels,
-            depth=m.depth,
-            width=m.width,
-            residual=m.residual,
-            norm=m.norm,
-            zero_init_last=m.zero_init_last,
-        )
-    else:
-        backbone = DnCNN(
-            channels, depth=max(m.depth, 2), width=m.width, residual=m.residual, norm=m.norm
-        )
-    return ArtifactRemoval(backbone, init=m.init, dc=m.dc)
+    return build_model(cfg.model.spec(channels))
 
 
 def inference_model(cfg: Config, model: nn.Module) -> nn.Module:
@@ -312,13 +221,16 @@ def inference_model(cfg: Config, model: nn.Module) -> nn.Module:
     return model
 
 
-def build_group(cfg: Config):
-    from selfrecon.groups import build_group as bg
+def group_of(cfg: Config):
+    """The group of ``cfg.loss.group`` (:func:`selfrecon.groups.build_group`), or ``None``."""
+    from selfrecon.groups import build_group
 
-    return bg(cfg.loss.group) if cfg.loss.group is not None else None
+    return build_group(cfg.loss.group) if cfg.loss.group is not None else None
 
 
-def build_loss(cfg: Config, exp: Experiment) -> nn.Module:
+def loss_of(cfg: Config, exp: Experiment) -> nn.Module:
+    """The training loss of ``cfg.loss`` (:func:`selfrecon.losses.build_loss`), after checking
+    that the method suits the experiment's measurements."""
     from selfrecon import losses as L
 
     lc = cfg.loss
@@ -350,8 +262,8 @@ def run_meta(exp: Experiment, model: nn.Module) -> dict:
 def load_run(run_dir: str | Path) -> tuple[Config, dict, nn.Module, nn.Module]:
     """``(config, resolved dict, physics, untrained model)`` of a run folder."""
     from selfrecon.cli.config import load_config
-    from selfrecon.models import build_model as bm
-    from selfrecon.physics import build_physics as bp
+    from selfrecon.models import build_model
+    from selfrecon.physics import build_physics
 
     run = Path(run_dir)
     if not run.is_dir():
@@ -363,4 +275,4 @@ def load_run(run_dir: str | Path) -> tuple[Config, dict, nn.Module, nn.Module]:
         )
     cfg, resolved = load_config(run / "config.yaml")
     meta = torch.load(run / RUN_META, map_location="cpu", weights_only=True)
-    return cfg, resolved, bp(meta["physics"]), bm(meta["model"])
+    return cfg, resolved, build_physics(meta["physics"]), build_model(meta["model"])

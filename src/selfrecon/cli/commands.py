@@ -22,11 +22,11 @@ from selfrecon.cli.build import (
     RUN_META,
     Experiment,
     build_experiment,
-    build_group,
-    build_loss,
-    build_model,
+    group_of,
     inference_model,
     load_run,
+    loss_of,
+    model_of,
     run_meta,
 )
 from selfrecon.cli.config import GROUP_METHODS, Config, load_config, validate_config
@@ -123,15 +123,15 @@ def cmd_init(args) -> int:
 def _build_all(cfg: Config):
     exp = build_experiment(cfg)
     torch.manual_seed(cfg.train.seed)
-    model = build_model(cfg, exp.channels)
-    loss = build_loss(cfg, exp)
+    model = model_of(cfg, exp.channels)
+    loss = loss_of(cfg, exp)
     return exp, model, loss
 
 
 def _identify(cfg: Config, physics, budget: float, verbose: bool):
     from selfrecon.theory import quick_check
 
-    group = build_group(cfg) if cfg.loss.method in GROUP_METHODS else None
+    group = group_of(cfg) if cfg.loss.method in GROUP_METHODS else None
     return quick_check(physics, group, time_budget=budget)
 
 
@@ -178,7 +178,7 @@ def cmd_identify(args) -> int:
 
     cfg, _ = load_config(args.config, args.sets)
     exp = build_experiment(cfg)
-    group = build_group(cfg)
+    group = group_of(cfg)
     if cfg.loss.method not in GROUP_METHODS:
         print(f"note: loss.method {cfg.loss.method!r} uses no group; checking loss.group anyway")
     report = identifiability(exp.physics, group, time_budget=args.time_budget)

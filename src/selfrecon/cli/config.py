@@ -13,7 +13,7 @@ config file's folder; ``output.dir`` is relative to the current folder.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -81,41 +81,120 @@ class DataConfig(_Section):
 
 
 # -- physics ------------------------------------------------------------------------------------
-class InpaintingOp(_Section):
+def _variant_seed(seed: int, variant: int) -> int:
+    """Seed of the ``variant``-th random operator (MOI's ``A_g``, the cycled masks)."""
+    return int(seed) + 7919 * int(variant)
+
+
+class _OperatorSection(_Section):
+    """An operator section translates itself into the library's spec dicts
+    (:func:`selfrecon.physics.build_physics`): the CLI holds no per-operator code."""
+
+    #: what ``data.source: files`` needs for this operator's parameters (``data.*`` entries);
+    #: ``None``: its parameters cannot be read from files
+    files_need: ClassVar[tuple[str, ...] | None] = ()
+
+    def operator_spec(self, shape: tuple[int, int, int] | None, variant: int = 0) -> dict:
+        """The operator spec for images ``(C, H, W)``; ``shape=None`` for files mode, where the
+        parameters come from the user's files (:func:`selfrecon.data.assemble`)."""
+        raise NotImplementedError
+
+    def physics_spec(
+        self, noise: dict | None, shape: tuple[int, int, int] | None, variant: int = 0
+    ) -> dict:
+        return {"kind": "linear", "operator": self.operator_spec(shape, variant), "noise": noise}
+
+
+class InpaintingOp(_OperatorSection):
     name: Literal["inpainting"]
     rate: Annotated[float, Field(gt=0, le=1)] = 0.7
     seed: int = 0
     masks: Annotated[int, Field(ge=1)] = 1
+    files_need: ClassVar[tuple[str, ...] | None] = ("mask_file",)
+
+    def operator_spec(self, shape, variant=0):
+        if shape is None:
+            return {"name": "inpainting"}
+        return {
+            "name": "inpainting",
+            "rate": self.rate,
+            "img_shape": [1, *shape[1:]],  # one mask shared by the colour channels
+            "seed": _variant_seed(self.seed, variant),
+        }
 
 
-class CSOp(_Section):
+class CSOp(_OperatorSection):
     name: Literal["cs"]
     m: Annotated[int, Field(ge=1)] = 64
     seed: int = 0
+    files_need: ClassVar[tuple[str, ...] | None] = None
+
+    def operator_spec(self, shape, variant=0):
+        return {
+            "name": "cs",
+            "m": self.m,
+            "img_shape": list(shape),
+            "seed": _variant_seed(self.seed, variant),
+        }
 
 
-class MRIOp(_Section):
+class MRIOp(_OperatorSection):
     name: Literal["mri"]
     acceleration: Annotated[float, Field(ge=1)] = 4.0
     center_fraction: Annotated[float, Field(ge=0, le=1)] = 0.08
     pattern: Literal["random", "equispaced", "gaussian"] = "random"
     seed: int = 0
     masks: Annotated[int, Field(ge=1)] = 1
+    files_need: ClassVar[tuple[str, ...] | None] = ("mask_file",)
+
+    def operator_spec(self, shape, variant=0):
+        if shape is None:
+            return {"name": self.name}
+        return {
+            "name": self.name,
+            "img_shape": list(shape[1:]),
+            "acceleration": self.acceleration,
+            "center_fraction": self.center_fraction,
+            "pattern": self.pattern,
+            "seed": _variant_seed(self.seed, variant),
+        }
 
 
 class MultiCoilMRIOp(MRIOp):
     name: Literal["multicoil_mri"]
     coils: Annotated[int, Field(ge=1)] = 4
+    files_need: ClassVar[tuple[str, ...] | None] = None
+
+    def operator_spec(self, shape, variant=0):
+        return {**super().operator_spec(shape, variant), "coils": self.coils}
 
 
-class CTOp(_Section):
+def _square(shape: tuple[int, int, int]) -> int:
+    if shape[1] != shape[2]:
+        raise ConfigError(
+            f"CT needs square images; data.size gives {shape[1]}×{shape[2]}; set data.size=N"
+        )
+    return int(shape[1])
+
+
+class CTOp(_OperatorSection):
     name: Literal["tomography", "ct"]
     views: Annotated[int, Field(ge=1)] = 50
     filter: Literal["ramp", "hann", "hamming", "cosine", "shepp-logan"] = "ramp"
     circle: bool = False
+    files_need: ClassVar[tuple[str, ...] | None] = ("size",)
+
+    def operator_spec(self, shape, variant=0):
+        return {
+            "name": "tomography",
+            "angles": self.views,
+            "img_size": _square(shape),
+            "circle": self.circle,
+            "filter": self.filter,
+        }
 
 
-class LowDoseCTOp(_Section):
+class LowDoseCTOp(_OperatorSection):
     name: Literal["lowdose_ct"]
     views: Annotated[int, Field(ge=1)] = 50
     I0: Annotated[float, Field(gt=0)] = 1e5  # noqa: N815 - the physics name
@@ -123,10 +202,31 @@ class LowDoseCTOp(_Section):
     sigma: Annotated[float, Field(ge=0)] = 30.0
     mu: Annotated[float, Field(gt=0)] | None = None
     filter: Literal["ramp", "hann", "hamming", "cosine", "shepp-logan"] = "ramp"
+    files_need: ClassVar[tuple[str, ...] | None] = ("size",)
+
+    def operator_spec(self, shape, variant=0):
+        return {
+            "name": "tomography",
+            "angles": self.views,
+            "img_size": _square(shape),
+            "filter": self.filter,
+        }
+
+    def physics_spec(self, noise, shape, variant=0):
+        return {
+            "kind": "lowdose_ct",
+            "operator": self.operator_spec(shape, variant),
+            "noise": {"name": "poisson_gaussian", "gain": self.gain, "sigma": self.sigma},
+            "I0": self.I0,
+            "mu": self.mu,
+        }
 
 
-class DenoisingOp(_Section):
+class DenoisingOp(_OperatorSection):
     name: Literal["denoising"]
+
+    def operator_spec(self, shape, variant=0):
+        return {"name": "denoising"}
 
 
 Operator = Annotated[
@@ -167,6 +267,13 @@ class NoiseConfig(_Section):
                 f"noise {self.name!r} takes no {extra[0]}; remove physics.noise.{extra[0]}"
             )
         return self
+
+    def spec(self) -> dict | None:
+        """The library's noise spec (:func:`selfrecon.physics.build_noise`); ``None``: noiseless."""
+        if self.name == "none":
+            return None
+        params = {k: getattr(self, k) for k in ("sigma", "gain") if getattr(self, k) is not None}
+        return {"name": self.name, **params}
 
 
 class PhysicsConfig(_Section):
@@ -210,6 +317,30 @@ class ModelConfig(_Section):
                 f"{', '.join(SOLVER_NAMES)} (a name, or a dict with name and parameters)"
             )
         return v
+
+    def spec(self, channels: int) -> dict:
+        """The library's model spec (:func:`selfrecon.models.build_model`):
+        ``ArtifactRemoval(backbone)``, ``f(y) = G(x₀(y))``, for networks of ``channels``."""
+        if self.name == "unet":
+            backbone = {
+                "name": "unet",
+                "in_channels": channels,
+                "depth": self.depth,
+                "width": self.width,
+                "residual": self.residual,
+                "norm": self.norm,
+                "zero_init_last": self.zero_init_last,
+            }
+        else:  # DnCNN needs a first and a last layer
+            backbone = {
+                "name": "dncnn",
+                "channels": channels,
+                "depth": max(self.depth, 2),
+                "width": self.width,
+                "residual": self.residual,
+                "norm": self.norm,
+            }
+        return {"name": "artifact_removal", "backbone": backbone, "init": self.init, "dc": self.dc}
 
 
 def _check_group(spec: Any, where: str = "loss.group") -> None:

@@ -68,6 +68,14 @@ def build_operator(spec: dict) -> LinearOperator:
     return OPERATORS[name].from_config(spec)
 
 
+def _seeded(config: dict) -> dict:
+    """``config`` with an integer ``seed`` replaced by a CPU ``generator`` seeded with it."""
+    config = dict(config)
+    if "seed" in config:
+        config["generator"] = torch.Generator().manual_seed(int(config.pop("seed")))
+    return config
+
+
 def inner(a: Tensor, b: Tensor) -> Tensor:
     r"""Per-sample real inner product ``Re⟨a, b⟩ = Re Σ conj(a) b`` over all but the batch dim."""
     prod = torch.conj(a) * b if a.is_complex() or b.is_complex() else a * b
@@ -289,7 +297,11 @@ class LinearOperator(nn.Module):
 
     @classmethod
     def from_config(cls, config: dict) -> LinearOperator:
-        return cls(**config)
+        """Rebuild from :meth:`config`, or from a *recipe* for a random operator: an integer
+        ``seed`` entry becomes ``generator=torch.Generator().manual_seed(seed)`` (a spec file
+        can then say ``{"name": "inpainting", "rate": 0.5, "img_shape": [32, 32], "seed": 0}``
+        and rebuild the same mask on every machine)."""
+        return cls(**_seeded(config))
 
     @property
     def describable(self) -> bool:

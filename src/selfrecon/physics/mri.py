@@ -140,6 +140,30 @@ def _draw_outer_lines(outer: Tensor, k: int, kind: str, W: int, generator, dev) 
     return outer[torch.multinomial(w, k, replacement=False, generator=generator)]
 
 
+def _mask_recipe(config: dict) -> dict:
+    """``config`` with a :func:`mri_mask` recipe (``img_shape``, ``acceleration``,
+    ``center_fraction``, ``pattern``, ``seed``) replaced by the mask it draws."""
+    config = dict(config)
+    if "mask" in config or "acceleration" not in config:
+        return config
+    recipe = {
+        k: config.pop(k)
+        for k in ("img_shape", "acceleration", "center_fraction", "pattern")
+        if k in config
+    }
+    seed = config.pop("seed", 0)
+    if "img_shape" not in recipe:
+        raise ConfigError("an MRI mask recipe needs img_shape [H, W] next to acceleration")
+    config["mask"] = mri_mask(
+        tuple(recipe["img_shape"])[-2:],
+        recipe["acceleration"],
+        recipe.get("center_fraction", 0.08),
+        recipe.get("pattern", "random"),
+        generator=torch.Generator().manual_seed(int(seed)),
+    )
+    return config
+
+
 @register_operator("mri")
 class MRI(MaskedProjection):
     r"""Single-coil Cartesian MRI ``A x = M ⊙ F x``, ``F`` the orthonormal centred 2-D DFT.
@@ -153,6 +177,10 @@ class MRI(MaskedProjection):
     mask : Tensor
         ``(H, W)`` shared, or per-sample ``(B, H, W)`` / ``(B, 1, H, W)``; 1 = sampled. See
         :func:`mri_mask`.
+
+    A spec may give the mask as a recipe for :func:`mri_mask` instead: ``{"name": "mri",
+    "img_shape": [H, W], "acceleration": 4, "center_fraction": 0.08, "pattern": "random",
+    "seed": 0}``.
     """
 
     complex_input = True
@@ -160,6 +188,10 @@ class MRI(MaskedProjection):
     def __init__(self, mask: Tensor):
         super().__init__()
         self.register_buffer("mask", _as_mask(mask))
+
+    @classmethod
+    def from_config(cls, config: dict) -> MRI:
+        return cls(**_mask_recipe(config))
 
     @property
     def in_shape(self) -> tuple[int, int, int]:
@@ -309,3 +341,12 @@ class MultiCoilMRI(MRI):
 
     def config(self) -> dict:
         return {"mask": self.mask, "coil_maps": self.coil_maps}
+
+    @classmethod
+    def from_config(cls, config: dict) -> MultiCoilMRI:
+        """As :meth:`MRI.from_config`; ``coils: N`` instead of ``coil_maps`` simulates
+        :func:`birdcage_maps` for the mask's size."""
+        config = _mask_recipe(config)
+        if "coils" in config:
+            config["coil_maps"] = birdcage_maps(int(config.pop("coils")), config["mask"].shape[-2:])
+        return cls(**config)
