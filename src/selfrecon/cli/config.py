@@ -3,8 +3,11 @@
 One file per experiment with sections ``data``, ``physics`` (operator + noise), ``model``, ``loss``,
 ``train`` and ``output``. Every section is a pydantic model with ``extra="forbid"``: an unknown key
 or a value of the wrong type is an error that names the key path and the allowed values
-(:func:`format_validation_error`). This module imports neither torch nor the library, so
-``selfrecon --help`` stays instant; :mod:`selfrecon.cli.build` turns a config into objects.
+(:func:`format_validation_error`). The ``train`` section is generated from
+:class:`selfrecon.training.TrainConfig` and the loss methods come from
+:data:`selfrecon.losses.build.METHODS`, so the schema never repeats the library; the config
+sections translate themselves into the library's spec dicts (``operator_spec``, ``spec``), and
+:mod:`selfrecon.cli.build` hands those to the library's builders.
 
 Relative data paths (``data.path``, ``data.files``, ``data.mask_file``...) are relative to the
 config file's folder; ``output.dir`` is relative to the current folder.
@@ -12,13 +15,24 @@ config file's folder; ``output.dir`` is relative to the current folder.
 
 from __future__ import annotations
 
+import dataclasses
+import typing
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
 from selfrecon.errors import ConfigError
 from selfrecon.losses.build import METHODS as LOSS_METHODS
+from selfrecon.training.config import CLI_SET, TrainConfig
 
 __all__ = [
     "Config",
@@ -401,29 +415,20 @@ class LossConfig(_Section):
         return self
 
 
-class TrainSection(_Section):
-    epochs: Annotated[int, Field(ge=1)] = 10
-    steps: Annotated[int, Field(ge=1)] | None = None
-    batch_size: Annotated[int, Field(ge=1)] = 8
-    lr: Annotated[float, Field(gt=0)] = 1e-3
-    weight_decay: Annotated[float, Field(ge=0)] = 0.0
-    optimizer: Literal["adam", "adamw"] = "adam"
-    schedule: Literal["none", "cosine", "step"] = "none"
-    step_size: Annotated[int, Field(ge=1)] = 10
-    gamma: Annotated[float, Field(gt=0)] = 0.1
-    grad_clip: Annotated[float, Field(gt=0)] | None = None
-    seed: int = 0
-    device: str = "auto"
-    val_every: Annotated[int, Field(ge=1)] = 1
-    ckpt_every: Annotated[int, Field(ge=1)] = 1
-    plot_every: Annotated[int, Field(ge=0)] = 10
-    n_samples: Annotated[int, Field(ge=1)] = 4
-    best_by: str = "auto"
-    progress: Literal["auto", "bar", "lines", "none"] = "auto"
-    num_workers: Annotated[int, Field(ge=0)] = 0
-    check_identifiability: bool = True
-    sync_bn: bool = False
-    channels_last: bool = True  # same default as TrainConfig (faster convolutions on CPU)
+def _train_section() -> type[BaseModel]:
+    """The ``train`` section, generated from :class:`selfrecon.training.TrainConfig` (its
+    annotations carry the choices and bounds, its defaults are the defaults): one schema, so the
+    config file and the library can never disagree."""
+    hints = typing.get_type_hints(TrainConfig, include_extras=True)
+    fields = {
+        f.name: (hints[f.name], f.default)
+        for f in dataclasses.fields(TrainConfig)
+        if f.name not in CLI_SET
+    }
+    return create_model("TrainSection", __base__=_Section, **fields)
+
+
+TrainSection = _train_section()
 
 
 class OutputConfig(_Section):

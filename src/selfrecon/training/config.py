@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import dataclasses
+import typing
 from dataclasses import dataclass
+from typing import Annotated, Literal
+
+from annotated_types import Ge, Gt
 
 from selfrecon.errors import ConfigError
 
-__all__ = ["TrainConfig"]
+__all__ = ["TrainConfig", "CLI_SET"]
 
-_CHOICES = {
-    "optimizer": ("adam", "adamw"),
-    "schedule": ("none", "cosine", "step"),
-    "progress": ("auto", "bar", "lines", "none"),
-}
+#: options the command line sets from elsewhere (``--resume``, ``output.overwrite``), so the
+#: config file's ``train`` section (generated from this class) does not offer them
+CLI_SET = ("resume", "overwrite")
+
+Count = Annotated[int, Ge(1)]
 
 
 @dataclass
@@ -73,50 +77,41 @@ class TrainConfig:
         Start afresh in a run folder that already holds a run (otherwise that is an error).
     """
 
-    epochs: int = 10
-    steps: int | None = None
-    batch_size: int = 8
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    optimizer: str = "adam"
-    schedule: str = "none"
-    step_size: int = 10
-    gamma: float = 0.1
-    grad_clip: float | None = None
+    epochs: Count = 10
+    steps: Count | None = None
+    batch_size: Count = 8
+    lr: Annotated[float, Gt(0)] = 1e-3
+    weight_decay: Annotated[float, Ge(0)] = 0.0
+    optimizer: Literal["adam", "adamw"] = "adam"
+    schedule: Literal["none", "cosine", "step"] = "none"
+    step_size: Count = 10
+    gamma: Annotated[float, Gt(0)] = 0.1
+    grad_clip: Annotated[float, Gt(0)] | None = None
     seed: int = 0
-    val_every: int = 1
-    ckpt_every: int = 1
-    plot_every: int = 10
-    val_batch_size: int | None = None
+    val_every: Count = 1
+    ckpt_every: Count = 1
+    plot_every: Annotated[int, Ge(0)] = 10
+    val_batch_size: Count | None = None
     val_seed: int = 0
     best_by: str = "auto"
-    n_samples: int = 4
-    num_workers: int = 0
+    n_samples: Count = 4
+    num_workers: Annotated[int, Ge(0)] = 0
     resume: bool = False
     device: str = "auto"
     sync_bn: bool = False
     check_identifiability: bool = True
-    progress: str = "auto"
+    progress: Literal["auto", "bar", "lines", "none"] = "auto"
     channels_last: bool = True
-    data_range: float = 1.0
+    data_range: Annotated[float, Gt(0)] = 1.0
     overwrite: bool = False
 
     def __post_init__(self) -> None:
-        for name, choices in _CHOICES.items():
-            if getattr(self, name) not in choices:
-                raise ConfigError(
-                    f"train.{name} = {getattr(self, name)!r} is not allowed; choose one of "
-                    f"{', '.join(choices)}"
-                )
-        for name in ("epochs", "batch_size", "val_every", "ckpt_every"):
-            if int(getattr(self, name)) < 1:
-                raise ConfigError(f"train.{name} must be at least 1, got {getattr(self, name)}")
-        if self.steps is not None and int(self.steps) < 1:
-            raise ConfigError(f"train.steps must be at least 1 (or null), got {self.steps}")
-        if self.lr <= 0:
-            raise ConfigError(f"train.lr must be positive, got {self.lr}")
-        if self.grad_clip is not None and self.grad_clip <= 0:
-            raise ConfigError(f"train.grad_clip must be positive or null, got {self.grad_clip}")
+        # one declaration, two readers: these annotations are checked here for library users,
+        # and pydantic reads the same ones for the config file's train section (cli/config.py)
+        for name, hint in typing.get_type_hints(type(self), include_extras=True).items():
+            problem = _violation(getattr(self, name), hint)
+            if problem:
+                raise ConfigError(f"train.{name} = {getattr(self, name)!r}: {problem}")
 
     @classmethod
     def from_dict(cls, d: dict | TrainConfig | None) -> TrainConfig:
@@ -135,3 +130,23 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+def _violation(value: object, hint: object) -> str | None:
+    """Why ``value`` breaks the ``Literal`` choices or ``Ge``/``Gt`` bounds of ``hint``
+    (``None`` if it does not); ``X | None`` admits ``None``."""
+    args = typing.get_args(hint)
+    if type(None) in args:  # Optional
+        if value is None:
+            return None
+        hint = next(a for a in args if a is not type(None))
+        args = typing.get_args(hint)
+    if typing.get_origin(hint) is Literal:
+        return None if value in args else f"choose one of {', '.join(map(str, args))}"
+    if typing.get_origin(hint) is Annotated:
+        for bound in args[1:]:
+            if isinstance(bound, Ge) and not value >= bound.ge:
+                return f"must be at least {bound.ge}"
+            if isinstance(bound, Gt) and not value > bound.gt:
+                return f"must be greater than {bound.gt}"
+    return None
