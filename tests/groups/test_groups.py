@@ -225,3 +225,19 @@ def test_sample_reads_size_and_device_from_the_batch(rng):
     assert isinstance(gp, tuple) and all(gi.shape[0] == 6 for gi in gp)
     with pytest.raises(ValueError, match="images"):
         Shift().sample(torch.zeros(6, 3), rng)
+
+
+def test_discretize_gives_the_grid_the_theory_judges_on():
+    from selfrecon.groups import Flip, Rotate, Rotate90, Scale
+
+    angles, notes = Rotate(degrees=30).discretize()
+    assert sorted(angles.tolist()) == [0, 10, 20, 30, 330, 340, 350] and "every 10°" in notes[0]
+    assert Rotate().discretize(n=8)[0].tolist() == [45.0 * i for i in range(8)]
+    assert Rotate(angles=[5, 7]).discretize(n=100)[0].tolist() == [5, 7]  # configured list wins
+    assert Scale(factors=(0.5, 2.0)).discretize(n=4)[0].tolist() == [0.5, 1.0, 1.5, 2.0]
+    vals, _ = Scale(factors=(0.5, 2.0)).discretize(n=3)
+    assert vals.tolist() == [1.0, 0.5, 1.25, 2.0]  # the identity is always in
+    rot90 = Rotate90()
+    assert torch.equal(rot90.discretize((8, 8))[0], rot90.elements((8, 8)))
+    prod, notes = (Rotate(degrees=30) * Flip()).discretize((8, 8))
+    assert prod[0].shape[0] == 7 * Flip().order and len(notes) == 1

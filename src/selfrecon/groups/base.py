@@ -128,6 +128,15 @@ class Group:
         """Every element (finite groups), for images of size ``hw`` where the size matters."""
         raise ConfigError(f"{self!r} is infinite: it has no list of elements (order is None)")
 
+    def discretize(
+        self, hw: tuple[int, int] | None = None, n: int | None = None
+    ) -> tuple[Element, list[str]]:
+        """A finite batch of elements to judge the group on (:mod:`selfrecon.theory`), and notes
+        saying how it was made finite. A finite group gives all its elements (``n`` unused);
+        interpolating groups (rotations by any angle, scalings) give ``n`` of them on a grid, or
+        their configured list."""
+        return self.elements(hw), []
+
     def config(self) -> dict:
         return {}
 
@@ -265,6 +274,17 @@ class ProductGroup(Group):
         sizes = [batch_size(e) for e in per]
         grids = torch.meshgrid(*[torch.arange(n) for n in sizes], indexing="ij")
         return tuple(take(e, gr.reshape(-1)) for e, gr in zip(per, grids, strict=True))
+
+    def discretize(self, hw=None, n=None):
+        """Every combination of the factors' discretisations (the product's finite grid)."""
+        per, notes = [], []
+        for f in self.factors:
+            e, nf = f.discretize(hw, n)
+            per.append(e)
+            notes.extend(nf)
+        sizes = [batch_size(e) for e in per]
+        grids = torch.meshgrid(*[torch.arange(k) for k in sizes], indexing="ij")
+        return tuple(take(e, gr.reshape(-1)) for e, gr in zip(per, grids, strict=True)), notes
 
     def _commuting(self) -> bool:
         from selfrecon.groups.geometric import Rotate, Scale

@@ -97,6 +97,19 @@ class Rotate(_Interpolating):
     def _sample(self, batch, hw, generator):
         return self._draw(batch, generator, -self.degrees, self.degrees, self.angles)
 
+    def discretize(self, hw=None, n=None):
+        """The configured angles, else ``n`` (default 36) angles evenly round the circle — every
+        10° — within ``±degrees``."""
+        if self.angles is not None:
+            note = f"Rotate: its {len(self.angles)} configured angles"
+            return torch.tensor(self.angles, dtype=torch.float32), [note]
+        n = 36 if n is None else int(n)
+        step = 360.0 / n
+        grid = [float(i * step) for i in range(n)]
+        angles = [a for a in grid if a <= self.degrees or 360 - a <= self.degrees]
+        note = f"Rotate: {len(angles)} angles every {step:g}° (an interpolating group is infinite)"
+        return torch.tensor(angles, dtype=torch.float32), [note]
+
     def apply(self, x, g):
         g = _as_vector(g, self).to(x.device)
         check_batch(x, g, self)
@@ -161,6 +174,18 @@ class Scale(_Interpolating):
 
     def _sample(self, batch, hw, generator):
         return self._draw(batch, generator, self.factors[0], self.factors[1], self.values)
+
+    def discretize(self, hw=None, n=None):
+        """The configured values, else ``n`` (default 9) factors evenly over the range, and 1."""
+        if self.values is not None:
+            note = f"Scale: its {len(self.values)} configured factors"
+            return torch.tensor(self.values, dtype=torch.float32), [note]
+        lo, hi = self.factors
+        vals = torch.linspace(lo, hi, 9 if n is None else int(n)).tolist()
+        if 1.0 not in vals:
+            vals = [1.0, *vals]
+        note = f"Scale: {len(vals)} factors evenly over [{lo}, {hi}] (and 1)"
+        return torch.tensor(vals, dtype=torch.float32), [note]
 
     def apply(self, x, g):
         g = _as_vector(g, self).to(x.device)

@@ -6,10 +6,10 @@ For the stacked operator ``[A T_1; …; A T_|G|]`` we need every ``T_g`` and ``T
   is a pixel map ``src_g`` (``(T_g x)[p] = x[src_g[p]]``, the groups' ``source_index``), ``T_gᵀ =
   T_g⁻¹`` is the inverse permutation, and duplicate maps (``Flip("both") * Rotate90()`` lists each
   transformation twice) are removed, so ``order`` counts distinct transformations;
-* **interpolating groups** (``Rotate``, ``Scale``) are infinite: we use a finite set of elements —
-  the group's own ``angles``/``values`` when configured, otherwise :data:`DEFAULT_ANGLES` (36
-  angles,
-  every 10°) or :data:`DEFAULT_SCALES` — and ``T_gᵀ`` is obtained exactly by automatic
+* **interpolating groups** (``Rotate``, ``Scale``) are infinite: we use the finite set of elements
+  their :meth:`~selfrecon.groups.Group.discretize` gives — their own ``angles``/``values`` when
+  configured, otherwise 36 angles every 10° or 9 scales over the range (and 1) — said so in the
+  report's notes; ``T_gᵀ`` is obtained exactly by automatic
   differentiation (``T_g`` is linear, so its vector-Jacobian product is its transpose); the
   resampling is not orthogonal, so ``T_g⁻¹ ≠ T_gᵀ`` there.
 """
@@ -21,65 +21,16 @@ import math
 import torch
 from torch import Tensor
 
-from selfrecon.errors import ConfigError
-from selfrecon.groups import Group, ProductGroup, Rotate, Scale, Shift
+from selfrecon.groups import Group, Shift
 from selfrecon.groups.base import batch_size, take
 
-__all__ = ["GroupAction", "DEFAULT_ANGLES", "DEFAULT_SCALES", "group_label"]
-
-#: Angles (degrees) used for ``Rotate`` without a configured list: 0°, 10°, …, 350°.
-DEFAULT_ANGLES: tuple[float, ...] = tuple(float(a) for a in range(0, 360, 10))
-#: Factors used for ``Scale`` without configured values: 9 factors evenly over its range.
-DEFAULT_SCALES_COUNT = 9
-DEFAULT_SCALES = DEFAULT_SCALES_COUNT  # kept as a count; the range comes from the group
-
+__all__ = ["GroupAction", "group_label"]
 
 def group_label(group: Group | None) -> str:
     """A short readable name (``"Rotate90 * Flip(axes='h')"``; ``"none"`` for no group)."""
     if group is None:
         return "none"
     return repr(group)
-
-
-def _finite_elements(group: Group, hw: tuple[int, int]) -> tuple[object, list[str]]:
-    """A batch of elements and notes saying how an infinite group was made finite."""
-    notes: list[str] = []
-    if isinstance(group, ProductGroup):
-        per, sizes = [], []
-        for f in group.factors:
-            e, nf = _finite_elements(f, hw)
-            per.append(e)
-            sizes.append(batch_size(e))
-            notes.extend(nf)
-        grids = torch.meshgrid(*[torch.arange(s) for s in sizes], indexing="ij")
-        return tuple(take(e, gr.reshape(-1)) for e, gr in zip(per, grids, strict=True)), notes
-    if group.order is not None or group.exact:
-        return group.elements(hw), notes
-    if isinstance(group, Rotate):
-        if group.angles is not None:
-            angles = group.angles
-            notes.append(f"Rotate: its {len(angles)} configured angles")
-        else:
-            angles = [a for a in DEFAULT_ANGLES if a <= group.degrees or 360 - a <= group.degrees]
-            notes.append(
-                f"Rotate: {len(angles)} angles every 10° (an interpolating group is infinite)"
-            )
-        return torch.tensor(angles, dtype=torch.float32), notes
-    if isinstance(group, Scale):
-        if group.values is not None:
-            vals = group.values
-            notes.append(f"Scale: its {len(vals)} configured factors")
-        else:
-            lo, hi = group.factors
-            vals = torch.linspace(lo, hi, DEFAULT_SCALES_COUNT).tolist()
-            if 1.0 not in vals:
-                vals = [1.0, *vals]
-            notes.append(f"Scale: {len(vals)} factors evenly over [{lo}, {hi}] (and 1)")
-        return torch.tensor(vals, dtype=torch.float32), notes
-    raise ConfigError(
-        f"{group!r} has no finite list of elements; give it one (e.g. Rotate(angles=[...])) "
-        "or use an exact group (Shift, Rotate90, Flip)"
-    )
 
 
 class GroupAction:
@@ -140,7 +91,7 @@ class GroupAction:
                     f"but only {self.order} distinct transformations; |G| = {self.order}"
                 )
         else:
-            self.elements, notes = _finite_elements(group, self.hw)
+            self.elements, notes = group.discretize(self.hw)
             self.notes.extend(notes)
             self.order = batch_size(self.elements)
 
