@@ -41,8 +41,19 @@ from selfrecon.groups import Flip, Rotate90
 from selfrecon.groups.base import take
 from selfrecon.theory._groups import GroupAction
 from selfrecon.theory._linear import RealMap
+from selfrecon.theory._structure import equivariant_exact, fft_structure
+from selfrecon.theory.spectrum import Spectrum, from_eigenvalues, gap_note
 
-__all__ = ["LocalMaps", "full_S", "gram_eigenvalues", "gram_matrix", "local_maps", "symmetric_S"]
+__all__ = [
+    "LocalMaps",
+    "full_S",
+    "gram_K",
+    "gram_eigenvalues",
+    "gram_matrix",
+    "gram_spectrum",
+    "local_maps",
+    "symmetric_S",
+]
 
 #: Largest ``n`` the automatic choice sends to the Gram path (``S`` and a few ``n × n`` float64
 #: work arrays: about ``5·n²·8`` bytes, 2.7 GB at ``n = 8192``).
@@ -328,6 +339,41 @@ def gram_eigenvalues(
     out = np.sort(np.concatenate(eigs))
     assert out.size == rm.n, (out.size, rm.n)
     return out, notes
+
+
+def gram_K(rm: RealMap, generator: torch.Generator) -> Tensor:
+    """``K = AᵀA`` densely; from one impulse response per channel when ``AᵀA`` is pixel-diagonal
+    or commutes with all shifts (:func:`fft_structure`: MRI, blur, inpainting), else through
+    the identity basis (:func:`selfrecon.theory._gram.gram_matrix`)."""
+    c, h, w = rm.sig_shape
+    kind, info = fft_structure(rm, generator)
+    if kind == "diagonal":
+        return torch.diag(info.reshape(-1))
+    if kind != "periodic" or tuple(info) != (1, 1):
+        return gram_matrix(rm)
+    probes = torch.zeros((c, c, h, w), dtype=torch.float64)
+    probes[torch.arange(c), torch.arange(c), 0, 0] = 1.0
+    resp = rm.normal_images(probes)  # (c_in, c_out, H, W): AᵀA e_{c_in, (0, 0)}
+    # K[(c_out, p), (c_in, q)] = resp[c_in, c_out, p − q] (AᵀA commutes with shifts)
+    ii, jj = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+    ii, jj = ii.reshape(-1), jj.reshape(-1)
+    di = (ii[:, None] - ii[None, :]) % h
+    dj = (jj[:, None] - jj[None, :]) % w
+    K = resp.permute(1, 0, 2, 3)[:, :, di, dj]  # (c_out, c_in, HW, HW)
+    K = K.permute(0, 2, 1, 3).reshape(rm.n, rm.n).contiguous()
+    return 0.5 * (K + K.T)
+
+
+def gram_spectrum(rm: RealMap, ga: GroupAction, tol: float, generator) -> Spectrum | None:
+    """All eigenvalues of the exactly assembled ``S``; ``None`` when a ``T_g`` is not a local
+    resampling (then the caller goes matrix-free)."""
+    res = gram_eigenvalues(rm, ga, gram_K(rm, generator))
+    if res is None:
+        return None
+    eigs, notes = res
+    spec = from_eigenvalues("gram", eigs, rm.n, tol, notes=[*notes, gap_note(eigs, tol)])
+    spec.equivariant = equivariant_exact(rm, ga, generator)
+    return spec
 
 
 def gram_bytes(n: int) -> int:

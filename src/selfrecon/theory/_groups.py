@@ -26,6 +26,7 @@ from selfrecon.groups.base import batch_size, take
 
 __all__ = ["GroupAction", "group_label"]
 
+
 def group_label(group: Group | None) -> str:
     """A short readable name (``"Rotate90 * Flip(axes='h')"``; ``"none"`` for no group)."""
     if group is None:

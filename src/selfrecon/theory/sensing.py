@@ -143,7 +143,8 @@ def moi_identifiability(
     The rank is computed densely (``n ≤ 2304``) or from the smallest eigenvalues of ``Σ A_iᵀA_i``
     (LOBPCG) otherwise.
     """
-    from selfrecon.theory.identifiability import DENSE_MAX_N, MATRIX_FREE_TOL, _matrix_free
+    from selfrecon.theory._dense import DENSE_MAX_N
+    from selfrecon.theory._lobpcg import MATRIX_FREE_TOL, smallest_eigenvalues
 
     if len(operators) < 1:
         raise ConfigError("moi_identifiability needs at least one operator")
@@ -165,7 +166,7 @@ def moi_identifiability(
         st = _Stacked(maps)
         trivial = GroupAction(None, st.sig_shape)
         gen = torch.Generator().manual_seed(0)
-        vals, lam, _ = _matrix_free(st, trivial, 16, gen, float("inf"))
+        vals, lam, _ = smallest_eigenvalues(st, trivial, 16, gen, float("inf"))
         below = int((vals <= (max(tol, MATRIX_FREE_TOL) ** 2) * lam).sum())
         rank = n - below if below < len(vals) else None
     suff = math.floor(bound + k) + 1 if k is not None else None
