@@ -10,7 +10,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from selfrecon.data import MeasuredDataset, MeasurementSet, assemble, builtin, simulate
-from selfrecon.data.measurement_set import FORMAT_VERSION
+from selfrecon.data.set_writer import FORMAT_VERSION
 from selfrecon.errors import DataError
 from selfrecon.physics import (
     CompressedSensing,
@@ -141,7 +141,7 @@ def test_manifest_contents(tmp_path):
     assert m["selfrecon_version"] and m["created"]
     ms = MeasurementSet(out)
     assert not ms.has_x and set(ms[0]) == {"y"}
-    assert isinstance(ms._shard(0)["y"], np.memmap)  # lazily memory-mapped
+    assert isinstance(ms._store._shard(0)["y"], np.memmap)  # lazily memory-mapped
 
 
 def test_per_sample_params_roundtrip(tmp_path):

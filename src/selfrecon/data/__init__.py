@@ -9,6 +9,7 @@
 """
 
 from selfrecon.data._util import atomic_folder
+from selfrecon.data.assemble import assemble
 from selfrecon.data.builtin_datasets import (
     BUILTIN_NAMES,
     NATURAL_TEST,
@@ -20,7 +21,7 @@ from selfrecon.data.builtin_datasets import (
 )
 from selfrecon.data.folder import ImageFolder, find_files
 from selfrecon.data.measured import MeasuredDataset
-from selfrecon.data.measurement_set import MeasurementSet, assemble, simulate
+from selfrecon.data.measurement_set import MeasurementSet
 from selfrecon.data.readers import (
     read_fastmri_images,
     read_fastmri_kspace,
@@ -28,6 +29,7 @@ from selfrecon.data.readers import (
     read_slices,
     write_image,
 )
+from selfrecon.data.set_writer import simulate
 
 __all__ = [
     "BUILTIN_NAMES",

@@ -189,10 +189,15 @@ class LinearOperator(nn.Module):
       :class:`~selfrecon.physics.Physics`
       converts the network's 2-channel real images at the boundary.
     * ``name`` — the registry name used in specs (``"inpainting"``, ``"mri"``...).
+    * ``measurement_ndim`` — axes of one measurement, without the batch axis: 3 for
+      ``(C, H, W)``-like measurements (images, k-space with coils, sinograms ``(C, views,
+      detectors)``), 1 for vectors (compressed sensing), 2 for per-channel vectors (single-pixel).
+      A user's file of ``(H, W)`` items is given its channel axis from this, not by trial.
     """
 
     complex_input: bool = False
     name: str = ""
+    measurement_ndim: int = 3
     #: ``A A† = I`` holds exactly (closed-form pseudo-inverse of a full-row-rank or projection
     #: operator): then ``x + A†(y − A x)`` is the projection onto ``{x : A x = y}``.
     exact_pinv: bool = False
@@ -389,6 +394,7 @@ class Composition(_Composite):
     def __init__(self, outer: LinearOperator, inner_op: LinearOperator):
         super().__init__()
         self.outer = outer
+        self.measurement_ndim = outer.measurement_ndim
         self.inner_op = inner_op
         # complex if either factor is: Aᴴ of a complex outer map returns complex images even when
         # the inner map is real (e.g. MRI @ Inpainting), so the image domain must be complex
@@ -425,6 +431,7 @@ class Scaled(_Composite):
         if not math.isfinite(scale) or scale == 0:
             raise ConfigError(f"an operator can be scaled by a finite non-zero number, got {scale}")
         self.op, self.scale = op, float(scale)
+        self.measurement_ndim = op.measurement_ndim
         self.complex_input = op.complex_input
         self.exact_pinv = op.exact_pinv
         self.in_shape = getattr(op, "in_shape", None)
@@ -458,6 +465,7 @@ class Sum(_Composite):
     def __init__(self, a: LinearOperator, b: LinearOperator):
         super().__init__()
         self.a, self.b = a, b
+        self.measurement_ndim = a.measurement_ndim
         self.complex_input = a.complex_input or b.complex_input
         self.in_shape = getattr(a, "in_shape", None) or getattr(b, "in_shape", None)
 

@@ -21,6 +21,8 @@ class MatrixOperator(LinearOperator):
     cached) — closed form; :meth:`pinv_cg` gives the conjugate-gradient answer for comparison.
     """
 
+    measurement_ndim = 1  # y is (B, m)
+
     exact_pinv = True  # A A⁺ = I for a full-row-rank matrix (Gaussian and Bernoulli ones are)
 
     def __init__(self, matrix: Tensor, img_shape: tuple[int, ...]):

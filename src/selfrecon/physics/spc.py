@@ -99,6 +99,7 @@ class SinglePixelCamera(LinearOperator):
     """
 
     exact_pinv = True
+    measurement_ndim = 2  # y is (B, C, m)
 
     def __init__(
         self,
