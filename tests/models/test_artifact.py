@@ -105,3 +105,16 @@ def test_proximal_dc_round_trips_with_its_weight(rng):
     again = build_model(model_spec(net))
     again.load_state_dict(net.state_dict())
     assert again.dc == "proximal" and float(again.dc_weight) == pytest.approx(float(net.dc_weight))
+
+
+def test_check_physics_refuses_dc_the_physics_cannot_support_before_any_compute():
+    from selfrecon.models import ArtifactRemoval, UNet
+    from selfrecon.physics import GaussianNoise, Inpainting, LowDoseCT, Physics
+
+    net = ArtifactRemoval(UNet(1, depth=1, width=4), dc="projection")
+    noisy = Physics(Inpainting(rate=0.5, img_shape=(8, 8)), GaussianNoise(0.1))
+    with pytest.raises(ConfigError, match="copies the noise"):
+        net.check_physics(noisy)
+    with pytest.raises(ConfigError, match="exact pseudo-inverse"):  # FBP is not A†
+        net.check_physics(LowDoseCT(angles=4, img_size=8))
+    ArtifactRemoval(UNet(1, depth=1, width=4)).check_physics(LowDoseCT(angles=4, img_size=8))

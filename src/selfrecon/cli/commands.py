@@ -124,6 +124,7 @@ def _build_all(cfg: Config):
     exp = build_experiment(cfg)
     torch.manual_seed(cfg.train.seed)
     model = model_of(cfg, exp.channels)
+    model.check_physics(exp.physics)  # the library's own check, before any compute
     loss = loss_of(cfg, exp)
     return exp, model, loss
 

@@ -532,16 +532,6 @@ class Config(_Section):
             # Noise2Self trains on masked inputs only; a skip connection y + G(y) would pass the
             # noisy pixel straight through at inference, so n2s defaults to a non-residual net
             self.model.residual = False
-        if (
-            self.model.dc == "projection"
-            and self.physics is not None
-            and (self.physics.noise.name != "none" or self.physics.operator.name == "lowdose_ct")
-        ):
-            raise ValueError(
-                "model.dc 'projection' keeps the measured entries exactly, which copies the "
-                "noise of noisy measurements; set model.dc: proximal (a learned partial step) "
-                "or none"
-            )
         if self.data.source == "measurements" and self.physics is not None:
             raise ValueError(
                 "data.source is 'measurements': the physics comes from the measurement set's "

@@ -106,11 +106,13 @@ class ArtifactRemoval(nn.Module):
         """The backbone's input ``x₀(y)`` in network layout."""
         return self.initial(y, physics)
 
-    def consistent(self, x: Tensor, y: Tensor, physics) -> Tensor:
-        """``x + A†(y − A x)`` (``dc="projection"``), ``x + w A†(y − A x)`` (``"proximal"``),
-        else ``x``."""
+    def check_physics(self, physics) -> None:
+        """Raise a :class:`ConfigError` when the data-consistency step cannot work with
+        ``physics`` (called before training by the CLI's ``train`` and ``check``, and at every
+        :meth:`consistent`): both steps need ``A A† = I`` (``exact_pinv``), and the projection
+        keeps the measured entries exactly, so it would copy the noise of noisy measurements."""
         if self.dc == "none":
-            return x
+            return
         op = physics.operator
         if not getattr(op, "exact_pinv", False):
             raise ConfigError(
@@ -122,6 +124,13 @@ class ArtifactRemoval(nn.Module):
                 "model.dc 'projection' keeps the measured entries exactly, which copies the "
                 "noise of noisy measurements; use dc proximal (a learned partial step) or none"
             )
+
+    def consistent(self, x: Tensor, y: Tensor, physics) -> Tensor:
+        """``x + A†(y − A x)`` (``dc="projection"``), ``x + w A†(y − A x)`` (``"proximal"``),
+        else ``x``."""
+        if self.dc == "none":
+            return x
+        self.check_physics(physics)
         step = physics.A.pinv(y - physics.A(x))
         w = self.dc_weight  # None for "projection": the whole step
         return x + (step if w is None else w.to(x.dtype) * step)
