@@ -191,11 +191,12 @@ def _square(shape: tuple[int, int, int]) -> int:
     return int(shape[1])
 
 
-class CTOp(_OperatorSection):
-    name: Literal["tomography", "ct"]
+class _TomographySection(_OperatorSection):
+    """Parallel-beam CT sections: ``views`` angles over 180°, FBP ``filter``; square images."""
+
+    name: str  # narrowed by each section (declared here so it stays the first key)
     views: Annotated[int, Field(ge=1)] = 50
     filter: Literal["ramp", "hann", "hamming", "cosine", "shepp-logan"] = "ramp"
-    circle: bool = False
     files_need: ClassVar[tuple[str, ...] | None] = ("size",)
 
     def operator_spec(self, shape, variant=0):
@@ -203,28 +204,24 @@ class CTOp(_OperatorSection):
             "name": "tomography",
             "angles": self.views,
             "img_size": _square(shape),
-            "circle": self.circle,
             "filter": self.filter,
         }
 
 
-class LowDoseCTOp(_OperatorSection):
+class CTOp(_TomographySection):
+    name: Literal["tomography", "ct"]
+    circle: bool = False
+
+    def operator_spec(self, shape, variant=0):
+        return {**super().operator_spec(shape, variant), "circle": self.circle}
+
+
+class LowDoseCTOp(_TomographySection):
     name: Literal["lowdose_ct"]
-    views: Annotated[int, Field(ge=1)] = 50
     I0: Annotated[float, Field(gt=0)] = 1e5  # noqa: N815 - the physics name
     gain: Annotated[float, Field(gt=0)] = 1.0
     sigma: Annotated[float, Field(ge=0)] = 30.0
     mu: Annotated[float, Field(gt=0)] | None = None
-    filter: Literal["ramp", "hann", "hamming", "cosine", "shepp-logan"] = "ramp"
-    files_need: ClassVar[tuple[str, ...] | None] = ("size",)
-
-    def operator_spec(self, shape, variant=0):
-        return {
-            "name": "tomography",
-            "angles": self.views,
-            "img_size": _square(shape),
-            "filter": self.filter,
-        }
 
     def physics_spec(self, noise, shape, variant=0):
         return {

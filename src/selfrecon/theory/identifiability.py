@@ -33,7 +33,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import torch
 
@@ -243,19 +243,11 @@ def _spectrum(rm: RealMap, ga: GroupAction, method: str, tol, k, generator, dead
 
 
 def _fill(rep: Report, spec: Spectrum) -> None:
-    """Copy what the path established into the report."""
-    for name in (
-        "method",
-        "tol",
-        "rank",
-        "rank_operator",
-        "min_eigenvalue",
-        "max_eigenvalue",
-        "nullspace_dim",
-        "nullspace_dim_is_lower_bound",
-        "equivariant",
-    ):
-        setattr(rep, name, getattr(spec, name))
+    """Copy what the path established into the report (every fact of :class:`Spectrum`; its
+    notes are appended to the report's)."""
+    for f in fields(Spectrum):
+        if f.name not in ("notes", "undetermined"):
+            setattr(rep, f.name, getattr(spec, f.name))
     rep.notes.extend(spec.notes)
     rep.undetermined_why = spec.undetermined
 
