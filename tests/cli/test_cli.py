@@ -517,7 +517,7 @@ def test_probe_fraction_reaches_the_sure_estimator():
     cfg["loss"].update(method="rei", probe_fraction=0.25)
     cfg = validate_config(cfg, "test")
     loss = loss_of(cfg, build_experiment(cfg))
-    assert loss.sure.probe_fraction == 0.25
+    assert loss.risk.probe_fraction == 0.25
 
 
 def test_masks_cycle_and_multi_operator_losses_build():

@@ -171,7 +171,7 @@ def test_validation_probes_every_image(tmp_path):
             small_model(), loss, physics, train, val=val, config=cfg, run_dir=tmp_path / str(p)
         )
         vals.append(trainer.validate()["sure"])
-        assert loss.training and loss.sure.training
+        assert loss.training and loss.risk.training
     assert vals[0] == pytest.approx(vals[1], rel=1e-6)
 
 

@@ -40,17 +40,86 @@ class Experiment:
     test: Dataset | None
     channels: int
     physics_list: list | None = None  # MOI: the operators A_g
+    noise_estimate: object | None = None  # NoiseEstimate when physics.noise has an auto level
 
 
 # -- physics ------------------------------------------------------------------------------------
-def physics_of(cfg: Config, img_shape: tuple[int, int, int], variant: int = 0):
+def physics_of(
+    cfg: Config, img_shape: tuple[int, int, int], variant: int = 0, simulate: bool = False
+):
     """The physics of ``cfg.physics`` for images ``(C, H, W)``; ``variant`` re-seeds random
     operators (MOI draws its operators ``A_g`` as variants 0..G-1). The config section writes the
-    library spec; :func:`selfrecon.physics.build_physics` builds it."""
+    library spec; :func:`selfrecon.physics.build_physics` builds it. ``simulate``: with the noise
+    the built-in data are simulated with (``data.noise``, default ``physics.noise``)."""
     from selfrecon.physics import build_physics
 
     p = cfg.physics
-    return build_physics(p.operator.physics_spec(p.noise.spec(), tuple(img_shape), variant))
+    noise = cfg.data.noise if simulate and cfg.data.noise is not None else p.noise
+    spec = noise.spec() if not noise.auto else None  # an auto level is set after estimation
+    return build_physics(p.operator.physics_spec(spec, tuple(img_shape), variant))
+
+
+def with_noise(physics, noise):
+    """``physics`` with its noise model replaced (a linear physics; low-dose CT has its own)."""
+    from selfrecon.physics import Physics
+
+    if type(physics) is not Physics:
+        raise ConfigError(
+            f"physics kind {physics.kind!r} carries its own noise model; give its levels as "
+            "numbers in physics.operator"
+        )
+    return Physics(physics.operator, noise)
+
+
+def estimate_level(
+    cfg: Config, physics, dataset: Dataset, model: str, method: str = "auto", items: int = 64
+):
+    """The noise model ``model`` estimated from up to ``items`` training measurements
+    (:func:`selfrecon.physics.estimate_noise` with ``method``)."""
+    from selfrecon.physics import estimate_noise
+
+    batch = [dataset[i] for i in range(min(items, len(dataset)))]
+    y = torch.stack([b["y"] for b in batch])
+    p = physics
+    if "params" in batch[0]:  # per-item masks: the physics of the stacked batch
+        p = physics.update(
+            **{k: torch.stack([b["params"][k] for b in batch]) for k in batch[0]["params"]}
+        )
+    gen = torch.Generator().manual_seed(cfg.data.seed)
+    return estimate_noise(y, p, model=model, method=method, generator=gen)
+
+
+def estimable(physics) -> str | None:
+    """The noise family :func:`estimate_level` can estimate for ``physics``, or ``None``."""
+    from selfrecon.physics import Physics
+
+    if type(physics) is not Physics:
+        return None  # nonlinear physics: the noise acts before the nonlinearity (CT counts)
+    name = physics.noise.name if physics.noise is not None else "gaussian"
+    if name == "gaussian":
+        return name
+    if name in ("poisson", "poisson_gaussian") and physics.operator.measurement_space == "image":
+        return name
+    return None
+
+
+def _estimated_physics(cfg: Config, physics, train: Dataset):
+    """``(training physics, estimate or None)``: the configured noise with ``auto`` levels
+    estimated from the training measurements."""
+    from selfrecon.physics import build_noise
+
+    noise_cfg = cfg.physics.noise
+    if not noise_cfg.auto:
+        if cfg.data.source == "builtin" and cfg.data.noise is not None:  # simulated ≠ assumed
+            return with_noise(physics, build_noise(noise_cfg.spec())), None
+        return physics, None
+    if noise_cfg.name not in ("gaussian", "poisson", "poisson_gaussian"):
+        raise ConfigError(
+            f"physics.noise {noise_cfg.name!r} levels cannot be estimated; give them as numbers"
+        )
+    noise = estimate_level(cfg, physics, train, noise_cfg.name, noise_cfg.estimator)
+    estimate = noise.estimate
+    return with_noise(physics, build_noise(noise_cfg.spec(estimate.values))), estimate
 
 
 def _files_spec(cfg: Config) -> dict:
@@ -71,7 +140,8 @@ def _files_spec(cfg: Config) -> dict:
             "data.source 'files' with CT needs data.size (the image side N in pixels)"
         )
     shape = (1, d.size, d.size) if "size" in op.files_need else None
-    return op.physics_spec(cfg.physics.noise.spec(), shape)
+    noise = cfg.physics.noise
+    return op.physics_spec(noise.spec() if not noise.auto else None, shape)
 
 
 # -- data ---------------------------------------------------------------------------------------
@@ -118,8 +188,14 @@ def build_experiment(cfg: Config) -> Experiment:
             "loss.method 'supervised' needs ground truth x in the training data; use a "
             "self-supervised method (ei, rei, n2s...)"
         )
+    estimate = None
+    if cfg.physics is not None:
+        assumed, estimate = _estimated_physics(cfg, physics, train)
+        if assumed is not physics and physics_list is not None:
+            physics_list = [with_noise(p, assumed.noise) for p in physics_list]
+        physics = assumed
     channels = _network_channels(physics, train)
-    return Experiment(cfg, physics, train, val, test, channels, physics_list)
+    return Experiment(cfg, physics, train, val, test, channels, physics_list, estimate)
 
 
 def _builtin_experiment(cfg: Config) -> tuple:
@@ -148,17 +224,19 @@ def _builtin_experiment(cfg: Config) -> tuple:
 def _builtin_physics(cfg: Config, shape: tuple) -> tuple:
     """``(physics, params_fn, physics_list)``: the operator, the per-item mask cycle when
     ``physics.operator.masks > 1``, and MOI's operators ``A_g``."""
-    physics = physics_of(cfg, shape)
+    physics = physics_of(cfg, shape, simulate=True)
     params_fn, physics_list = None, None
     n_masks = getattr(cfg.physics.operator, "masks", 1)
     if n_masks > 1:  # the measurements cycle through n_masks seeded masks
-        variants = [physics_of(cfg, shape, k) for k in range(n_masks)]
+        variants = [physics_of(cfg, shape, k, simulate=True) for k in range(n_masks)]
         params_fn = _cycling_params(variants)
         physics = variants[0]
     if cfg.loss.method in MULTI_OPERATOR_METHODS:
         count = n_masks if n_masks > 1 else cfg.loss.operators
         physics_list = (
-            variants if n_masks > 1 else [physics_of(cfg, shape, k) for k in range(count)]
+            variants
+            if n_masks > 1
+            else [physics_of(cfg, shape, k, simulate=True) for k in range(count)]
         )
         _moi_param(physics_list[0])
     return physics, params_fn, physics_list
@@ -212,8 +290,23 @@ def model_of(cfg: Config, channels: int) -> nn.Module:
     return build_model(cfg.model.spec(channels))
 
 
+def _risk_estimate(cfg: Config) -> str | None:
+    """The risk estimate the loss uses (``sure``, ``r2r``, ``unsure``), or ``None``."""
+    method = cfg.loss.method
+    if method in ("rei", "morei"):
+        return cfg.loss.consistency
+    return method if method in ("sure", "r2r", "unsure") else None
+
+
 def inference_model(cfg: Config, model: nn.Module) -> nn.Module:
-    """The model used for evaluation/prediction (J-invariant wrapper if ``model.jinvariant``)."""
+    """The model used for evaluation/prediction: J-invariant wrapper if ``model.jinvariant``;
+    the average over ``loss.recorruptions`` recorrupted inputs after R2R training."""
+    if _risk_estimate(cfg) == "r2r":
+        from selfrecon.models import RecorruptedAverage
+
+        return RecorruptedAverage(
+            model, cfg.loss.alpha, cfg.loss.recorruptions, seed=cfg.train.seed
+        )
     if cfg.model.jinvariant:
         from selfrecon.models.jinvariant import JInvariant
 
@@ -232,15 +325,26 @@ def loss_of(cfg: Config, exp: Experiment) -> nn.Module:
     """The training loss of ``cfg.loss`` (:func:`selfrecon.losses.build_loss`), after checking
     that the method suits the experiment's measurements."""
     from selfrecon import losses as L
+    from selfrecon.losses.r2r import R2R_NOISES
 
     lc = cfg.loss
     method = lc.method
-    noisy = exp.physics.noise is not None
-    if method in ("rei", "sure", "morei") and not noisy:
+    noise = exp.physics.noise
+    noisy = noise is not None
+    uses = _risk_estimate(cfg)
+    if uses is not None and not noisy:
         raise ConfigError(
-            f"loss.method {method!r} uses SURE, which needs noisy measurements with a known noise "
-            "model; set physics.noise (gaussian sigma, poisson gain...) or use method ei"
+            f"loss.method {method!r} uses {uses.upper()}, which needs noisy measurements with a "
+            "known noise model; set physics.noise (gaussian sigma, poisson gain...) or use "
+            "method ei"
         )
+    if uses == "r2r" and noise.name not in R2R_NOISES:
+        raise ConfigError(
+            f"R2R splits {', '.join(R2R_NOISES)} noise, not {noise.name!r}; use "
+            "loss.consistency sure"
+        )
+    if uses == "unsure" and noise.name not in ("gaussian", "poisson", "poisson_gaussian"):
+        raise ConfigError(f"UNSURE learns gaussian/poisson levels, not {noise.name!r} noise")
     y = exp.train[0]["y"]
     if method == "n2s" and (y.dim() != 3 or y.is_complex()):
         raise ConfigError(
@@ -248,8 +352,9 @@ def loss_of(cfg: Config, exp: Experiment) -> nn.Module:
             f"inpainting); these have shape {tuple(y.shape)}. Use rei or sure"
         )
 
-    spec = lc.model_dump(exclude={"operators"})
+    spec = lc.model_dump(exclude={"operators", "recorruptions"})
     spec["noisy"] = noisy
+    spec["noise_model"] = noise.name if noisy else "gaussian"
     return L.build_loss(spec, physics_list=exp.physics_list)
 
 

@@ -157,6 +157,7 @@ def cmd_check(args) -> int:
         + (f", x {_shape(item['x'])}" if "x" in item else "")
         + f", network channels {exp.channels}",
         f"physics     {_describe_physics(exp.physics)}",
+        *_noise_lines(cfg, exp),
         f"model       {cfg.model.name} (width {cfg.model.width}, depth {cfg.model.depth}), "
         f"{count_parameters(model):,} parameters, f(y) = G(A{dagger}y)",
         f"loss        {cfg.loss.method}: {' '.join(repr(loss).split())}",
@@ -172,6 +173,37 @@ def cmd_check(args) -> int:
         print("identifiability")
         print("  " + str(report).replace("\n", "\n  "))
     return 0
+
+
+def _noise_lines(cfg: Config, exp) -> list[str]:
+    """The noise level estimated from the training measurements, beside the configured one;
+    a warning line for each configured level outside the estimate's interval."""
+    from selfrecon.cli.build import estimable, estimate_level
+
+    est = exp.noise_estimate
+    if est is not None:
+        return [f"noise       auto: {est}"]
+    model = estimable(exp.physics)
+    if model is None:
+        return ["noise       not estimated from the data (no estimator for this physics)"]
+    try:
+        est = estimate_level(cfg, exp.physics, exp.train, model).estimate
+    except DataError as err:  # too few samples: the check is advisory, the config may be fine
+        return [f"noise       not estimated from the data: {err}"]
+    configured = exp.physics.noise
+    lines = [f"noise       estimated {est}; configured {_describe_noise(configured)}"]
+    if configured is not None:
+        lines += [f"warning: {w} — check physics.noise" for w in est.disagreements(configured)]
+    return lines
+
+
+def _describe_noise(noise) -> str:
+    if noise is None:
+        return "noiseless"
+    vals = ", ".join(
+        f"{k}={float(v):g}" for k, v in noise.spec().items() if k != "name" and _scalarish(v)
+    )
+    return f"{noise.name}({vals})"
 
 
 def cmd_identify(args) -> int:

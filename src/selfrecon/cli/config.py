@@ -64,6 +64,83 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+# -- noise --------------------------------------------------------------------------------------
+_NOISE_NEEDS = {
+    "gaussian": ("sigma",),
+    "poisson": ("gain",),
+    "poisson_gaussian": ("gain", "sigma"),
+    "gamma": ("looks",),
+    "binomial": ("trials",),
+}
+# kept in sync with selfrecon.physics.noise_estimation.ESTIMATORS (tested)
+NOISE_ESTIMATORS = ("auto", "blocks", "wavelet", "patch_pca", "pinv", "nlf")
+
+
+def _level(v, name: str):
+    """A noise level: a number ≥ 0 or ``auto`` (one clear message instead of a union's two)."""
+    if v is None or v == "auto":
+        return v
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= 0 or v == float("inf"):
+        raise ValueError(
+            f"noise {name} must be a number ≥ 0 or auto (estimated from the data), got {v!r}; "
+            f"fix physics.noise.{name}"
+        )
+    return float(v)
+
+
+class NoiseConfig(_Section):
+    """The noise model; ``sigma``/``gain`` may be ``auto``: estimated from the training
+    measurements (:func:`selfrecon.physics.estimate_noise` with ``estimator``)."""
+
+    name: Literal["none", "gaussian", "poisson", "poisson_gaussian", "gamma", "binomial"] = "none"
+    sigma: float | str | None = None
+    gain: float | str | None = None
+    looks: Annotated[float, Field(gt=0)] | None = None
+    trials: Annotated[int, Field(ge=1)] | None = None
+    estimator: Literal[NOISE_ESTIMATORS] = "auto"  # type: ignore[valid-type]
+
+    @field_validator("sigma", "gain", mode="before")
+    @classmethod
+    def _levels(cls, v, info):
+        return _level(v, info.field_name)
+
+    @model_validator(mode="after")
+    def _params(self):
+        needs = _NOISE_NEEDS.get(self.name, ())
+        for k in needs:
+            if getattr(self, k) is None:
+                raise ValueError(f"noise {self.name!r} needs physics.noise.{k}")
+        extra = [k for k in ("sigma", "gain", "looks", "trials") if getattr(self, k) is not None]
+        extra = [k for k in extra if k not in needs]
+        if extra:
+            raise ValueError(
+                f"noise {self.name!r} takes no {extra[0]}; remove physics.noise.{extra[0]}"
+            )
+        if self.gain == 0:
+            raise ValueError("noise gain must be > 0 (y = gain · Poisson(u / gain)) or auto")
+        return self
+
+    @property
+    def auto(self) -> tuple[str, ...]:
+        """The parameters to estimate from the measurements (``auto``)."""
+        return tuple(k for k in ("gain", "sigma") if getattr(self, k) == "auto")
+
+    def spec(self, estimated: dict | None = None) -> dict | None:
+        """The library's noise spec (:func:`selfrecon.physics.build_noise`); ``None``: noiseless.
+        ``auto`` parameters take their values from ``estimated``."""
+        if self.name == "none":
+            return None
+        params = {}
+        for k in _NOISE_NEEDS[self.name]:
+            v = getattr(self, k)
+            if v == "auto":
+                if estimated is None or k not in estimated:
+                    raise ConfigError(f"physics.noise.{k} is auto but was not estimated")
+                v = estimated[k]
+            params[k] = v
+        return {"name": self.name, **params}
+
+
 # -- data ---------------------------------------------------------------------------------------
 class DataConfig(_Section):
     source: Literal["builtin", "measurements", "files"] = "builtin"
@@ -84,6 +161,8 @@ class DataConfig(_Section):
     mask_file: str | None = None
     angles_file: str | None = None
     key: str = "kspace"
+    # the noise the built-in data are simulated with (default: physics.noise)
+    noise: NoiseConfig | None = None
 
     @model_validator(mode="after")
     def _needs(self):
@@ -91,6 +170,15 @@ class DataConfig(_Section):
         if getattr(self, need) is None:
             extra = f"; choose one of {', '.join(BUILTIN_NAMES)}" if need == "name" else ""
             raise ValueError(f"data.source is {self.source!r} so data.{need} is required{extra}")
+        if self.noise is not None and self.source != "builtin":
+            raise ValueError(
+                "data.noise is the noise built-in data are simulated with; measured data have "
+                "their own: remove data.noise and describe it in physics.noise"
+            )
+        if self.noise is not None and self.noise.auto:
+            raise ValueError(
+                "data.noise simulates the data, so its levels must be numbers, not auto"
+            )
         return self
 
 
@@ -256,37 +344,6 @@ OPERATOR_NAMES = (
 )
 
 
-class NoiseConfig(_Section):
-    name: Literal["none", "gaussian", "poisson", "poisson_gaussian"] = "none"
-    sigma: Annotated[float, Field(ge=0)] | None = None
-    gain: Annotated[float, Field(gt=0)] | None = None
-
-    @model_validator(mode="after")
-    def _params(self):
-        needs = {
-            "gaussian": ("sigma",),
-            "poisson": ("gain",),
-            "poisson_gaussian": ("gain", "sigma"),
-        }
-        for k in needs.get(self.name, ()):
-            if getattr(self, k) is None:
-                raise ValueError(f"noise {self.name!r} needs physics.noise.{k}")
-        extra = [k for k in ("sigma", "gain") if getattr(self, k) is not None]
-        extra = [k for k in extra if k not in needs.get(self.name, ())]
-        if extra:
-            raise ValueError(
-                f"noise {self.name!r} takes no {extra[0]}; remove physics.noise.{extra[0]}"
-            )
-        return self
-
-    def spec(self) -> dict | None:
-        """The library's noise spec (:func:`selfrecon.physics.build_noise`); ``None``: noiseless."""
-        if self.name == "none":
-            return None
-        params = {k: getattr(self, k) for k in ("sigma", "gain") if getattr(self, k) is not None}
-        return {"name": self.name, **params}
-
-
 class PhysicsConfig(_Section):
     operator: Operator
     noise: NoiseConfig = NoiseConfig()
@@ -396,6 +453,13 @@ class LossConfig(_Section):
     mode: Literal["interpolate", "zero"] = "interpolate"
     operators: Annotated[int, Field(ge=2)] = 4
     moi_weight: Annotated[float, Field(ge=0)] = 1.0
+    # rei: the risk estimate (sure; r2r: GR2R, one pass; unsure: the level learned)
+    consistency: Literal["sure", "r2r", "unsure"] = "sure"
+    alpha: Annotated[float, Field(gt=0)] = 0.5
+    recorruptions: Annotated[int, Field(ge=1)] = 8  # R2R test-time average
+    sigma_init: Annotated[float, Field(gt=0)] = 0.1
+    gain_init: Annotated[float, Field(gt=0)] = 0.1
+    unsure_lr: Annotated[float, Field(gt=0)] = 0.02
 
     @field_validator("group")
     @classmethod
@@ -538,6 +602,12 @@ class Config(_Section):
             raise ValueError(
                 f"data.source is {self.data.source!r} so a physics section is required "
                 "(physics.operator.name: one of " + ", ".join(OPERATOR_NAMES) + ")"
+            )
+        auto = self.physics.noise.auto if self.physics is not None else ()
+        if auto and self.data.source == "builtin" and self.data.noise is None:
+            raise ValueError(
+                f"physics.noise.{auto[0]} is auto, but built-in data are simulated: give the "
+                "noise they are simulated with as data.noise (e.g. {name: gaussian, sigma: 0.1})"
             )
         return self
 

@@ -1,4 +1,5 @@
-"""Objectives that need no ground truth: MC, SURE family, EI, REI, Noise2Self, MOI, supervised.
+"""Objectives that need no ground truth: MC, SURE family (UNSURE: level unknown), R2R/GR2R, EI,
+REI, Noise2Self, MOI, supervised.
 
 Every loss is called ``loss(step)`` with the batch's :class:`Step` and returns a dict of named
 scalar terms (see :mod:`selfrecon.losses.step` and :mod:`selfrecon.losses.base`). Losses add
@@ -12,8 +13,10 @@ from selfrecon.losses.ei import EILoss, MOILoss, REILoss
 from selfrecon.losses.masking import GridMasker
 from selfrecon.losses.mc import MCLoss, SupervisedLoss
 from selfrecon.losses.noise2self import Noise2SelfLoss
+from selfrecon.losses.r2r import R2RLoss
 from selfrecon.losses.step import Step
 from selfrecon.losses.sure import SURE, SureGaussian, SurePoisson, SurePoissonGaussian, skewed_probe
+from selfrecon.losses.unsure import UNSURE
 
 __all__ = [
     "METHODS",
@@ -24,6 +27,8 @@ __all__ = [
     "MOILoss",
     "Noise2SelfLoss",
     "REILoss",
+    "R2RLoss",
+    "UNSURE",
     "SURE",
     "ScaledLoss",
     "SumLoss",

@@ -31,6 +31,32 @@ class Loss(nn.Module):
     joins_x_hat_pass: bool = False
     #: names of terms that are unbiased estimates of the measurement-domain risk (SURE)
     risk_terms: tuple[str, ...] = ()
+    #: names of this module's buffers that training learns (UNSURE's noise level): saved in
+    #: checkpoints, restored on resume (:meth:`learned_state`)
+    learned_buffers: tuple[str, ...] = ()
+
+    def monitors(self) -> dict[str, float]:
+        """Quantities the loss learns that are not terms of the objective (UNSURE's
+        ``sigma_hat``); the Trainer logs them beside the terms. Parts' monitors are merged."""
+        out: dict[str, float] = {}
+        for child in self.children():
+            if isinstance(child, Loss):
+                out.update(child.monitors())
+        return out
+
+    def learned_state(self) -> dict[str, Tensor]:
+        """``{qualified name: tensor}`` of every declared learned buffer of this loss and parts."""
+        out = {}
+        for prefix, mod in self.named_modules():
+            for name in getattr(mod, "learned_buffers", ()):
+                out[f"{prefix}.{name}" if prefix else name] = getattr(mod, name).detach().clone()
+        return out
+
+    def load_learned_state(self, state: dict[str, Tensor]) -> None:
+        """Restore :meth:`learned_state` (an older checkpoint without it leaves them as is)."""
+        for key, value in state.items():
+            prefix, _, name = key.rpartition(".")
+            getattr(self.get_submodule(prefix) if prefix else self, name).copy_(value)
 
     def forward(self, step: Step) -> dict[str, Tensor]:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -66,6 +92,12 @@ class SumLoss(Loss):
     @property
     def risk_terms(self) -> tuple[str, ...]:  # type: ignore[override]
         return tuple(t for p in self.parts for t in p.risk_terms)
+
+    def monitors(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for part in self.parts:
+            out.update(part.monitors())
+        return out
 
     def forward(self, step: Step) -> dict[str, Tensor]:
         first = next((p for p in self.parts if p.joins_x_hat_pass), None)
@@ -104,6 +136,9 @@ class ScaledLoss(Loss):
 
     def forward(self, step: Step) -> dict[str, Tensor]:
         return {k: self.scale * v for k, v in self.loss(step).items()}
+
+    def monitors(self) -> dict[str, float]:
+        return self.loss.monitors()
 
     def __repr__(self) -> str:
         return f"{float(self.scale):g} * {self.loss!r}"

@@ -4,8 +4,12 @@ r"""``build_loss(spec)``: every training method of the library from one plain di
 
     mc          MCLoss(mc_weight)
     ei          MCLoss(mc_weight) + EILoss(group, weight, n_trans)             (Chen et al. 2021)
-    rei         REILoss(group, weight, n_trans, sure_weight, tau, tau2, probe_fraction)  (2022)
+    rei         REILoss(group, weight, n_trans, sure_weight, tau, tau2, probe_fraction,
+                consistency, alpha, noise_model, sigma_init, gain_init, unsure_lr)  (2022)
     sure        SURE(tau, tau2, sure_weight, probe_fraction)
+    r2r         R2RLoss(alpha, sure_weight)                    (Pang 2021; Monroy et al. 2025)
+    unsure      UNSURE(noise_model, sigma_init, gain_init, unsure_lr, sure_weight, probe_fraction)
+                                                               (Tachella et al. 2025)
     n2s         Noise2SelfLoss(width, mode, weight)                           (Batson & Royer 2019)
     moi         MCLoss(mc_weight) + MOILoss(physics_list, weight, noisy)      (Tachella et al. 2022)
     moei        MCLoss(mc_weight) + MOILoss(physics_list, moi_weight) + EILoss(group, weight,
@@ -25,7 +29,9 @@ from selfrecon.losses.base import Loss
 from selfrecon.losses.ei import EILoss, MOILoss, REILoss
 from selfrecon.losses.mc import MCLoss, SupervisedLoss
 from selfrecon.losses.noise2self import Noise2SelfLoss
+from selfrecon.losses.r2r import R2RLoss
 from selfrecon.losses.sure import SURE
+from selfrecon.losses.unsure import UNSURE
 
 __all__ = ["build_loss", "METHODS", "DEFAULTS"]
 
@@ -43,6 +49,12 @@ DEFAULTS: dict[str, object] = {
     "width": 4,
     "mode": "interpolate",
     "noisy": False,
+    "consistency": "sure",
+    "alpha": 0.5,
+    "noise_model": "gaussian",
+    "sigma_init": 0.1,
+    "gain_init": 0.1,
+    "unsure_lr": 0.02,
 }
 
 
@@ -54,6 +66,23 @@ def _rei(s: dict, ops) -> Loss:
         s["sure_weight"],
         s["tau"],
         s["tau2"],
+        probe_fraction=s["probe_fraction"],
+        consistency=s["consistency"],
+        alpha=s["alpha"],
+        noise_model=s["noise_model"],
+        sigma_init=s["sigma_init"],
+        gain_init=s["gain_init"],
+        unsure_lr=s["unsure_lr"],
+    )
+
+
+def _unsure(s: dict, ops) -> Loss:
+    return UNSURE(
+        s["noise_model"],
+        s["sigma_init"],
+        s["gain_init"],
+        s["unsure_lr"],
+        weight=s["sure_weight"],
         probe_fraction=s["probe_fraction"],
     )
 
@@ -72,6 +101,8 @@ METHODS: dict[str, Callable[[dict, Sequence | None], Loss]] = {
     "ei": lambda s, ops: MCLoss(s["mc_weight"]) + EILoss(s["group"], s["weight"], s["n_trans"]),
     "rei": _rei,
     "sure": lambda s, ops: SURE(s["tau"], s["tau2"], s["sure_weight"], s["probe_fraction"]),
+    "r2r": lambda s, ops: R2RLoss(s["alpha"], s["sure_weight"]),
+    "unsure": _unsure,
     "n2s": lambda s, ops: Noise2SelfLoss(s["width"], s["mode"], s["weight"]),
     "moi": lambda s, ops: (
         MCLoss(s["mc_weight"]) + MOILoss(_operators(ops, "moi"), s["weight"], noisy=s["noisy"])

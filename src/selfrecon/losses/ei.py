@@ -9,10 +9,15 @@ from selfrecon.errors import ConfigError
 from selfrecon.groups.base import Group, build_group
 from selfrecon.losses._util import mse
 from selfrecon.losses.base import Loss
+from selfrecon.losses.r2r import R2RLoss, recorrupt
 from selfrecon.losses.step import Step
 from selfrecon.losses.sure import SURE
+from selfrecon.losses.unsure import UNSURE
 
-__all__ = ["EILoss", "REILoss", "MOILoss"]
+__all__ = ["EILoss", "REILoss", "MOILoss", "CONSISTENCIES"]
+
+#: REI's risk-estimate terms (``REILoss(consistency=...)``)
+CONSISTENCIES = ("sure", "r2r", "unsure")
 
 
 def _check_n_trans(n_trans: int) -> int:
@@ -23,13 +28,17 @@ def _check_n_trans(n_trans: int) -> int:
     return int(n_trans)
 
 
-def _reconstruct_transformed(step: Step, x2: Tensor, noisy: bool) -> Tensor:
-    """``f(A x2)`` (or ``f(noisy(A x2))``) for ``n_trans`` stacked copies, one pass if allowed
-    (copy by copy when the physics holds per-image parameters)."""
+def _reconstruct_transformed(step: Step, x2: Tensor, noisy: bool, remeasure=None) -> Tensor:
+    """``f(A x2)`` (or ``f(noisy(A x2))``, or ``f(remeasure(A x2))``) for ``n_trans`` stacked
+    copies, one pass if allowed (copy by copy when the physics holds per-image parameters)."""
     physics, ys = step.physics, []
     for chunk in x2.split(step.y.shape[0]):
         y2 = physics.A(chunk)
-        ys.append(physics.noisy(y2, step.generator) if noisy else y2)
+        if remeasure is not None:
+            y2 = remeasure(y2)
+        elif noisy:
+            y2 = physics.noisy(y2, step.generator)
+        ys.append(y2)
     outs = step.reconstruct(ys)
     return outs[0] if len(outs) == 1 else torch.cat(outs)
 
@@ -60,18 +69,25 @@ class EILoss(Loss):
 
 
 class REILoss(Loss):
-    r"""Robust EI: ``sure_weight · SURE + weight · mean |x₃ − x₂|²``, ``x₃ = f(N(A x₂))``.
+    r"""Robust EI: ``sure_weight · C + weight · mean |x₃ − x₂|²``, ``x₃ = f(N(A x₂))``.
 
-    Chen, Tachella & Davies, "Robust Equivariant Imaging", CVPR 2022, eq. (10): SURE matched to
-    ``physics.noise`` (:class:`~selfrecon.losses.SURE`) replaces measurement consistency, and the
-    equivariance term re-measures ``x₂ = T_g x̂`` **with fresh noise** from the same noise model
-    (``physics.noisy``, drawn from ``generator``). It evaluates ``f(y)`` and the SURE probe(s) in
-    one batched pass (``step.reconstruct``); total cost 2 network calls
-    (3 evaluations: ``f(y)``, ``f(y + τb)``, ``f(x₃'s input)``). Terms: ``"sure"``, ``"rei"``.
+    Chen, Tachella & Davies, "Robust Equivariant Imaging", CVPR 2022, eq. (10): a risk estimate
+    ``C`` replaces measurement consistency, and the equivariance term re-measures ``x₂ = T_g x̂``
+    **with fresh noise** from the same noise model. ``consistency`` chooses ``C``:
+
+    * ``"sure"`` (the paper's): SURE matched to ``physics.noise`` (:class:`~selfrecon.losses.SURE`);
+      ``f(y)`` and the probe(s) share one batched pass, so the step costs 2 network calls
+      (3 evaluations: ``f(y)``, ``f(y + τb)``, ``f(x₃'s input)``). Terms ``"sure"``, ``"rei"``.
+    * ``"r2r"``: GR2R (:class:`~selfrecon.losses.R2RLoss`, ``alpha``): ``x̂ = f(y₁)`` on the
+      recorrupted input and ``|A x̂ − y₂|²``; the equivariance input is recorrupted the same way,
+      ``f(y₁(N(A x₂)))``, so the network only ever sees inputs with the noise of ``y₁``. Two
+      evaluations of batch ``B`` — the cost of plain EI. Test time:
+      :class:`~selfrecon.models.RecorruptedAverage`. Terms ``"r2r"``, ``"rei"``.
+    * ``"unsure"``: :class:`~selfrecon.losses.UNSURE` (``noise_model``, ``sigma_init``,
+      ``gain_init``, ``unsure_lr``): SURE with the level learned, never read from
+      ``physics.noise``; the fresh noise of the equivariance term is drawn at the learned level.
+      Terms ``"unsure"``, ``"rei"``; monitor ``sigma_hat`` (and ``gain_hat``).
     """
-
-    joins_x_hat_pass = True
-    risk_terms = ("sure",)
 
     def __init__(
         self,
@@ -82,22 +98,71 @@ class REILoss(Loss):
         tau: float = 1e-2,
         tau2: float | None = None,
         probe_fraction: float = 1.0,
+        consistency: str = "sure",
+        alpha: float = 0.5,
+        noise_model: str = "gaussian",
+        sigma_init: float = 0.1,
+        gain_init: float = 0.1,
+        unsure_lr: float = 0.02,
     ):
         super().__init__()
+        if consistency not in CONSISTENCIES:
+            raise ConfigError(
+                f"REI consistency must be one of {list(CONSISTENCIES)}, got {consistency!r}"
+            )
         self.group = build_group(group)
         self.weight = float(weight)
         self.n_trans = _check_n_trans(n_trans)
-        self.sure = SURE(tau=tau, tau2=tau2, weight=sure_weight, probe_fraction=probe_fraction)
+        self.consistency = consistency
+        if consistency == "sure":
+            self.risk = SURE(tau=tau, tau2=tau2, weight=sure_weight, probe_fraction=probe_fraction)
+        elif consistency == "unsure":
+            self.risk = UNSURE(
+                noise_model, sigma_init, gain_init, unsure_lr, weight=sure_weight,
+                probe_fraction=probe_fraction,
+            )  # fmt: skip
+        else:
+            self.risk = R2RLoss(alpha, weight=sure_weight)
+
+    @property
+    def joins_x_hat_pass(self) -> bool:  # type: ignore[override]
+        return self.consistency != "r2r"  # R2R never computes f(y) itself
+
+    @property
+    def risk_terms(self) -> tuple[str, ...]:  # type: ignore[override]
+        return self.risk.risk_terms
 
     def forward(self, step: Step) -> dict[str, Tensor]:
-        terms = self.sure(step)  # f(y) and the probe(s): one batched pass
-        x2, _ = self.group.random_apply(step.x_hat, step.generator, self.n_trans)
-        x3 = _reconstruct_transformed(step, x2, noisy=True)
+        physics, gen = step.physics, step.generator
+        remeasure = None
+        if self.consistency == "r2r":
+            inner, y2 = self.risk.split(step)  # x̂ = f(y₁)
+            terms = {"r2r": self.risk.weight * mse(physics.A(inner.x_hat), y2)}
+            alpha, mask = self.risk.alpha, physics.measured_mask
+
+            def remeasure(u):  # fresh noise, then the same recorruption as the input y₁
+                return recorrupt(physics.noisy(u, gen), physics.noise, alpha, gen, mask)[0]
+
+            step = inner
+        else:
+            terms = self.risk(step)  # f(y) and the probe(s): one batched pass
+            if self.consistency == "unsure":
+                noise, mask = self.risk.noise_model().to(step.y.device), physics.measured_mask
+
+                def remeasure(u):  # fresh noise at the learned level, on measured entries
+                    v = noise.sample(u, gen)
+                    return v if mask is None else v * (mask != 0).to(v.real.dtype)
+
+        x2, _ = self.group.random_apply(step.x_hat, gen, self.n_trans)
+        x3 = _reconstruct_transformed(step, x2, noisy=True, remeasure=remeasure)
         terms["rei"] = self.weight * mse(x3, x2)
         return terms
 
     def extra_repr(self) -> str:
-        return f"group={self.group!r}, weight={self.weight:g}, n_trans={self.n_trans}"
+        return (
+            f"group={self.group!r}, weight={self.weight:g}, n_trans={self.n_trans}, "
+            f"consistency={self.consistency!r}"
+        )
 
 
 class MOILoss(Loss):

@@ -45,7 +45,19 @@ class Step:
         self.y, self.physics, self.model = y, physics, model
         self.generator, self.x = generator, x
         self._x_hat = x_hat
-        self.passes = 0
+        self._passes = [0]  # shared with the steps made by with_input()
+
+    @property
+    def passes(self) -> int:
+        """Network calls made by this step and the steps derived from it."""
+        return self._passes[0]
+
+    def with_input(self, y: Tensor) -> Step:
+        """The same batch (physics, model, generator, ``x``) with network input ``y`` — e.g. a
+        recorrupted copy (R2R): its ``x_hat`` is ``model(y, physics)``; passes are counted here."""
+        new = Step(y, self.physics, self.model, self.generator, x=self.x)
+        new._passes = self._passes
+        return new
 
     @property
     def has_x_hat(self) -> bool:
@@ -74,9 +86,9 @@ class Step:
 
     def _run(self, inputs: list[Tensor], physics) -> list[Tensor]:
         if len(inputs) == 1 or physics.per_sample():
-            self.passes += len(inputs)
+            self._passes[0] += len(inputs)
             return [self.model(t, physics) for t in inputs]
-        self.passes += 1
+        self._passes[0] += 1
         out = self.model(torch.cat(inputs), physics)
         return list(out.split([t.shape[0] for t in inputs]))
 

@@ -14,16 +14,19 @@ from selfrecon.models.base import (
     summary,
 )
 from selfrecon.models.dncnn import DnCNN
+from selfrecon.models.recorrupted import RecorruptedAverage
 from selfrecon.models.unet import UNet
 
 register_model("unet", UNet)
 register_model("dncnn", DnCNN)
 register_model("artifact_removal", ArtifactRemoval)
+register_model("recorrupted_average", RecorruptedAverage)
 
 __all__ = [
     "MODELS",
     "ArtifactRemoval",
     "DnCNN",
+    "RecorruptedAverage",
     "UNet",
     "build_model",
     "count_parameters",

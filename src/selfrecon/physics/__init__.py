@@ -19,12 +19,15 @@ from selfrecon.physics.compressed_sensing import CompressedSensing, MatrixOperat
 from selfrecon.physics.inpainting import Denoising, Inpainting
 from selfrecon.physics.mri import MRI, MultiCoilMRI, birdcage_maps, fft2c, ifft2c, mri_mask
 from selfrecon.physics.noise import (
+    BinomialNoise,
+    GammaNoise,
     GaussianNoise,
     NoiseModel,
     PoissonGaussianNoise,
     PoissonNoise,
     build_noise,
 )
+from selfrecon.physics.noise_estimation import NoiseEstimate, estimate_noise
 from selfrecon.physics.physics import (
     OPERATORS,
     Physics,
@@ -67,6 +70,10 @@ __all__ = [
     "PoissonGaussianNoise",
     "PoissonNoise",
     "build_noise",
+    "BinomialNoise",
+    "GammaNoise",
+    "NoiseEstimate",
+    "estimate_noise",
     "build_operator",
     "build_physics",
     "check_image",

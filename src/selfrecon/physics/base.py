@@ -193,11 +193,17 @@ class LinearOperator(nn.Module):
       ``(C, H, W)``-like measurements (images, k-space with coils, sinograms ``(C, views,
       detectors)``), 1 for vectors (compressed sensing), 2 for per-channel vectors (single-pixel).
       A user's file of ``(H, W)`` items is given its channel axis from this, not by trial.
+    * ``measurement_space`` — what the entries of ``y`` are, for
+      :func:`~selfrecon.physics.estimate_noise`: ``"image"`` (samples on a pixel grid whose clean
+      part is locally smooth: denoising, inpainting, blur, sinograms), ``"kspace"`` (centred
+      Fourier coefficients: the periphery is almost pure noise) or ``"coefficients"`` (no spatial
+      order — compressed sensing, single-pixel: the noise is estimated through ``A†y``).
     """
 
     complex_input: bool = False
     name: str = ""
     measurement_ndim: int = 3
+    measurement_space: str = "coefficients"
     #: ``A A† = I`` holds exactly (closed-form pseudo-inverse of a full-row-rank or projection
     #: operator): then ``x + A†(y − A x)`` is the projection onto ``{x : A x = y}``.
     exact_pinv: bool = False
@@ -395,6 +401,7 @@ class Composition(_Composite):
         super().__init__()
         self.outer = outer
         self.measurement_ndim = outer.measurement_ndim
+        self.measurement_space = outer.measurement_space
         self.inner_op = inner_op
         # complex if either factor is: Aᴴ of a complex outer map returns complex images even when
         # the inner map is real (e.g. MRI @ Inpainting), so the image domain must be complex
@@ -432,6 +439,7 @@ class Scaled(_Composite):
             raise ConfigError(f"an operator can be scaled by a finite non-zero number, got {scale}")
         self.op, self.scale = op, float(scale)
         self.measurement_ndim = op.measurement_ndim
+        self.measurement_space = op.measurement_space
         self.complex_input = op.complex_input
         self.exact_pinv = op.exact_pinv
         self.in_shape = getattr(op, "in_shape", None)
@@ -466,6 +474,7 @@ class Sum(_Composite):
         super().__init__()
         self.a, self.b = a, b
         self.measurement_ndim = a.measurement_ndim
+        self.measurement_space = a.measurement_space
         self.complex_input = a.complex_input or b.complex_input
         self.in_shape = getattr(a, "in_shape", None) or getattr(b, "in_shape", None)
 

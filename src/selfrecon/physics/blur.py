@@ -120,6 +120,8 @@ class Blur(LinearOperator):
         Relative truncation threshold of the pseudo-inverse.
     """
 
+    measurement_space = "image"
+
     per_sample_params = ("kernel",)
 
     def __init__(self, kernel: Tensor, img_shape: Sequence[int] | None = None, rcond: float = 1e-3):
@@ -232,6 +234,8 @@ class Downsampling(LinearOperator):
     rcond : float
         Relative singular-value truncation of the pseudo-inverse.
     """
+
+    measurement_space = "image"
 
     per_sample_params = ("kernel",)
 

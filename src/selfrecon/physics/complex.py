@@ -64,6 +64,7 @@ class RealLayout(_Composite):
         super().__init__()
         self.op = op
         self.measurement_ndim = op.measurement_ndim
+        self.measurement_space = op.measurement_space
         self.exact_pinv = op.exact_pinv
         shape = getattr(op, "in_shape", None)
         self.in_shape = (2 * shape[0], *shape[1:]) if shape is not None else None

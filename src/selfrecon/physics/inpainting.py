@@ -16,6 +16,8 @@ __all__ = ["Denoising", "Inpainting"]
 class Denoising(LinearOperator):
     r"""``A = I``: the measurements are the (noisy) image itself. ``A† = Aᵀ = I``."""
 
+    measurement_space = "image"
+
     exact_pinv = True
 
     def forward(self, x: Tensor) -> Tensor:
@@ -48,6 +50,8 @@ class Inpainting(MaskedProjection):
     generator : torch.Generator, optional
         Source of the random mask (seed it for reproducibility).
     """
+
+    measurement_space = "image"
 
     def __init__(
         self,

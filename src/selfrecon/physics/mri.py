@@ -183,6 +183,8 @@ class MRI(MaskedProjection):
     "seed": 0}``.
     """
 
+    measurement_space = "kspace"
+
     complex_input = True
 
     def __init__(self, mask: Tensor):

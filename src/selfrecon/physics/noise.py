@@ -8,6 +8,10 @@ r"""Noise models: how clean measurements ``u = A x`` become the data ``y``.
 * :class:`PoissonNoise` — ``y = γ · Poisson(u / γ)`` so ``E[y] = u`` and ``Var[y] = γ u``
   (Le Montagner et al., ICASSP 2014; Chen et al., CVPR 2022, §3.2).
 * :class:`PoissonGaussianNoise` — ``y = γ · Poisson(u / γ) + σ n`` (Makitalo & Foi, IEEE TIP 2013).
+* :class:`GammaNoise` — multiplicative speckle ``y = u · G / ℓ``, ``G ~ Gamma(ℓ, 1)`` (``ℓ`` looks;
+  SAR and ultrasound): ``E[y] = u``, ``Var[y] = u² / ℓ``.
+* :class:`BinomialNoise` — ``y = Binomial(N, u) / N`` (``N`` trials, ``u ∈ [0, 1]``; photon counting
+  with a fixed number of trials, quantised detectors): ``E[y] = u``, ``Var[y] = u(1 − u) / N``.
 
 Poisson noise is only defined for ``u ≥ 0``. Training re-measures network outputs, which can be
 negative early on, so a negative ``u`` is **clamped at zero** before sampling (the peer library
@@ -21,7 +25,16 @@ from torch import Tensor, nn
 
 from selfrecon.errors import ConfigError
 
-__all__ = ["NoiseModel", "GaussianNoise", "PoissonNoise", "PoissonGaussianNoise", "build_noise"]
+__all__ = [
+    "NoiseModel",
+    "GaussianNoise",
+    "PoissonNoise",
+    "PoissonGaussianNoise",
+    "GammaNoise",
+    "BinomialNoise",
+    "build_noise",
+    "sample_gamma",
+]
 
 
 def _param(value: float | Tensor, name: str) -> Tensor:
@@ -64,6 +77,36 @@ def _poisson(rate: Tensor, generator: torch.Generator | None) -> Tensor:
     return torch.poisson(rate.to(dev), generator=generator).to(rate.device)
 
 
+def sample_gamma(shape_param: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    r"""``Gamma(a, 1)`` draws for a tensor of shapes ``a > 0``, every draw from ``generator``.
+
+    Marsaglia & Tsang, "A simple method for generating gamma variables", ACM TOMS 2000: for
+    ``a ≥ 1``, ``d = a − 1/3``, ``c = 1/√(9d)``, accept ``d v`` with ``v = (1 + c x)³``,
+    ``x ~ N(0, 1)`` when ``log U < x²/2 + d − d v + d log v``; for ``a < 1`` the draw for ``a + 1``
+    times ``U^{1/a}``. (``torch.distributions.Gamma`` takes no generator, so it cannot be seeded
+    per run.)
+    """
+    a = shape_param.to(torch.float64)
+    dev = generator.device if generator is not None else a.device
+    boost = a < 1
+    d = torch.where(boost, a + 1, a) - 1 / 3
+    c = 1 / torch.sqrt(9 * d)
+    out = torch.empty_like(a)
+    todo = torch.ones_like(a, dtype=torch.bool)
+    while bool(todo.any()):
+        x = torch.randn(a.shape, generator=generator, dtype=a.dtype, device=dev).to(a.device)
+        u = torch.rand(a.shape, generator=generator, dtype=a.dtype, device=dev).to(a.device)
+        v = (1 + c * x) ** 3
+        ok = (v > 0) & (torch.log(u) < 0.5 * x**2 + d - d * v + d * torch.log(v.clamp_min(1e-300)))
+        take = ok & todo
+        out = torch.where(take, d * v, out)
+        todo = todo & ~take
+    if bool(boost.any()):
+        u = torch.rand(a.shape, generator=generator, dtype=a.dtype, device=dev).to(a.device)
+        out = torch.where(boost, out * u ** (1 / a), out)
+    return out.to(shape_param.dtype)
+
+
 class NoiseModel(nn.Module):
     """``sample(u, generator)`` returns a noisy copy of ``u``; ``spec()`` describes it."""
 
@@ -81,13 +124,13 @@ class NoiseModel(nn.Module):
         """Whether σ or γ holds one value per image (a ``(B,)`` vector with ``B > 1``)."""
         return any(
             getattr(self, k).dim() > 0 and getattr(self, k).numel() > 1
-            for k in ("sigma", "gain")
+            for k in NOISE_PARAMS[self.name]
             if isinstance(getattr(self, k, None), Tensor)
         )
 
     def spec(self) -> dict:
         out = {"name": self.name}
-        for key in ("sigma", "gain"):
+        for key in NOISE_PARAMS[self.name]:
             if hasattr(self, key):
                 v = getattr(self, key)
                 out[key] = float(v) if v.dim() == 0 else v.tolist()
@@ -172,7 +215,70 @@ class PoissonGaussianNoise(NoiseModel):
         return f"gain={self.gain.tolist()}, sigma={self.sigma.tolist()}"
 
 
-_NOISES = {cls.name: cls for cls in (GaussianNoise, PoissonNoise, PoissonGaussianNoise)}
+class GammaNoise(NoiseModel):
+    r"""Multiplicative speckle ``y = u · G / ℓ``, ``G ~ Gamma(ℓ, 1)``: ``E[y] = u``,
+    ``Var[y] = u²/ℓ`` (``ℓ`` the number of looks; Goodman, "Speckle phenomena in optics", 2007,
+    §5). Negative ``u`` is clamped at zero, as for Poisson noise."""
+
+    name = "gamma"
+
+    def __init__(self, looks: float | Tensor = 10.0):
+        super().__init__()
+        ell = _param(looks, "looks")
+        if bool((ell <= 0).any()):
+            raise ConfigError("gamma noise needs looks > 0 (y = u · Gamma(looks, 1) / looks)")
+        self.register_buffer("looks", ell)
+
+    def sample(self, u: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        if u.is_complex():
+            raise ConfigError("gamma noise needs real, non-negative measurements")
+        ell = per_sample(self.looks, u)
+        g = sample_gamma(torch.broadcast_to(ell, u.shape).clone(), generator)
+        return u.clamp_min(0) * g / ell
+
+    def extra_repr(self) -> str:
+        return f"looks={self.looks.tolist()}"
+
+
+class BinomialNoise(NoiseModel):
+    r"""``y = Binomial(N, u) / N`` for ``u`` clamped to ``[0, 1]``: ``E[y] = u``,
+    ``Var[y] = u(1 − u)/N`` (``N`` trials)."""
+
+    name = "binomial"
+
+    def __init__(self, trials: int | Tensor = 10):
+        super().__init__()
+        n = _param(trials, "trials")
+        if bool((n < 1).any()) or bool((n != n.round()).any()):
+            raise ConfigError(
+                f"binomial noise needs an integer number of trials ≥ 1, got {n.tolist()}"
+            )
+        self.register_buffer("trials", n)
+
+    def sample(self, u: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        if u.is_complex():
+            raise ConfigError("binomial noise needs real measurements in [0, 1]")
+        n = torch.broadcast_to(per_sample(self.trials, u), u.shape)
+        dev = generator.device if generator is not None else u.device
+        k = torch.binomial(n.to(dev).contiguous(), u.clamp(0, 1).to(dev), generator=generator)
+        return k.to(u.device) / n
+
+    def extra_repr(self) -> str:
+        return f"trials={self.trials.tolist()}"
+
+
+_NOISES = {
+    cls.name: cls
+    for cls in (GaussianNoise, PoissonNoise, PoissonGaussianNoise, GammaNoise, BinomialNoise)
+}
+#: the parameters of each noise model, in spec order
+NOISE_PARAMS = {
+    "gaussian": ("sigma",),
+    "poisson": ("gain",),
+    "poisson_gaussian": ("gain", "sigma"),
+    "gamma": ("looks",),
+    "binomial": ("trials",),
+}
 
 
 def build_noise(spec: dict | None) -> NoiseModel | None:

@@ -130,7 +130,9 @@ class Physics(nn.Module):
         Noise parameters ``sigma``/``gain`` given here (per-sample tensors) replace the
         noise model's.
         """
-        noise_params = {k: params.pop(k) for k in ("sigma", "gain") if k in params}
+        noise_params = {
+            k: params.pop(k) for k in ("sigma", "gain", "looks", "trials") if k in params
+        }
         if noise_params and self.noise is None:
             raise ConfigError(
                 f"update() got noise parameter(s) {sorted(noise_params)} but this physics is "

@@ -275,6 +275,8 @@ class Tomography(LinearOperator):
         Projector; ``"joseph"`` (the only one, see module docs).
     """
 
+    measurement_space = "image"
+
     def __init__(
         self,
         angles: int | Sequence[float] | Tensor = 180,

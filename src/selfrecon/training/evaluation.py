@@ -37,9 +37,10 @@ def classical_init(model: nn.Module) -> nn.Module | None:
     when its input is the linear ``A† y`` / ``Aᴴ y`` (or it has no such stage)."""
     from selfrecon.models.artifact import ArtifactRemoval
     from selfrecon.models.jinvariant import JInvariant
+    from selfrecon.models.recorrupted import RecorruptedAverage
     from selfrecon.models.solvers import AdjointInit, Pinv
 
-    while isinstance(model, JInvariant):
+    while isinstance(model, (JInvariant, RecorruptedAverage)):
         model = model.model
     if isinstance(model, ArtifactRemoval) and not isinstance(model.initial, (Pinv, AdjointInit)):
         return model.initial

@@ -36,6 +36,7 @@ from torch.utils.data import Dataset
 
 import selfrecon
 from selfrecon.errors import DataError, SelfreconError
+from selfrecon.losses.base import Loss
 from selfrecon.losses.step import Step, loss_terms
 from selfrecon.training import distributed as D
 from selfrecon.training.best import BestTracker
@@ -48,6 +49,20 @@ from selfrecon.training.progress import Meter, Progress, epoch_line
 from selfrecon.training.run_folder import RunFolder, environment, run_spec
 
 __all__ = ["Trainer", "FitSummary", "NonFiniteLossError"]
+
+
+class _LearnedState:
+    """The loss's learned buffers (UNSURE's noise level) as a checkpoint part."""
+
+    def __init__(self, loss):
+        self.loss = loss
+
+    def state_dict(self) -> dict:
+        return self.loss.learned_state() if isinstance(self.loss, Loss) else {}
+
+    def load_state_dict(self, state: dict) -> None:
+        if state and isinstance(self.loss, Loss):
+            self.loss.load_learned_state(state)
 
 
 class NonFiniteLossError(SelfreconError, FloatingPointError):
@@ -138,7 +153,7 @@ class Trainer:
         self.snapshot = Snapshot(self.model, self.generator)
         self.checkpoint = Checkpointer(
             self.model, self.optimizer, self.scheduler, self.generator, self.dist,
-            flat=(self.state, self.meter), nested={"best": self.best},
+            flat=(self.state, self.meter), nested={"best": self.best, "loss": _LearnedState(loss)},
         )  # fmt: skip
         self._samples: dict | None = None
         self._last_row: dict = {}
@@ -189,6 +204,8 @@ class Trainer:
         self.optimizer.step()
         values = dict(zip(terms, host[:-1], strict=True))
         values["total"] = sum(values.values())
+        if isinstance(self.loss, Loss):  # learned levels (UNSURE's sigma_hat): logged, not summed
+            values.update(self.loss.monitors())
         return values
 
     def _non_finite(self, names: list[str], host: list[float]) -> None:
