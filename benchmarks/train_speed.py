@@ -5,7 +5,9 @@ Gaussian noise σ = 0.1 on the measured pixels, ``ArtifactRemoval(UNet(1, width=
 (≈0.54 M parameters), batch 16, 2 threads. Each row is the median wall time of one optimizer step
 (``Trainer._train_step``: forward passes, loss, backward, Adam) after warm-up.
 
-Targets: EI/supervised ≤ 2.0 and REI/supervised ≤ 2.5 — the network passes each loss needs
+Targets: EI/supervised ≤ 2.0, REI/supervised ≤ 2.5 and (issue 15) REI-R2R/supervised ≤ 2.1 (R2R
+needs f(y₁) and the equivariance pass, batch B each: the passes of EI) — the network passes each
+loss needs
 (EI: 2 forward passes, REI: f(y) and f(y + τb) batched as one pass of 2B, plus f(A x₂ + n)),
 no more. REI therefore runs the network (forward and backward) on 3B images against B for
 supervised; on a CPU the UNet's time is linear in the batch (2B costs 2.0–2.1× B), so with only
@@ -84,7 +86,15 @@ def time_steps(steps_fns: dict, batches: list[dict], steps: int, warmup: int) ->
     return out
 
 
-LOSSES = ("supervised", "MC", "EI (shifts)", "REI (σ=0.1)", "REI, probe ½")
+LOSSES = (
+    "supervised",
+    "MC",
+    "EI (shifts)",
+    "REI (σ=0.1)",
+    "REI, probe ½",
+    "REI-R2R",
+    "REI-UNSURE",
+)
 
 # label → (Trainer config overrides, UNet norm, plain for-loop Adam instead of the Trainer's)
 VARIANTS = {
@@ -121,6 +131,8 @@ def our_steps(variants: list[str], physics: Physics, batches: list[dict], run_di
             "EI (shifts)": MCLoss() + EILoss(Shift()),
             "REI (σ=0.1)": REILoss(Shift()),
             "REI, probe ½": REILoss(Shift(), probe_fraction=0.5),
+            "REI-R2R": REILoss(Shift(), consistency="r2r"),
+            "REI-UNSURE": REILoss(Shift(), consistency="unsure"),
         }
         for name, loss in losses.items():
             torch.manual_seed(0)
@@ -213,6 +225,11 @@ def main() -> None:
             f"EI/supervised {ei:.2f} (target ≤ 2.0: {'ok' if ei <= 2.0 else 'MISSED'}); "
             f"REI/supervised {rei:.2f} (target ≤ 2.5: {'ok' if rei <= 2.5 else 'MISSED'}), "
             f"{half:.2f} with probe_fraction=0.5 ({'ok' if half <= 2.5 else 'MISSED'})"
+        )
+        r2r = r[(label, "REI-R2R")] / sup
+        print(
+            f"REI-R2R/supervised {r2r:.2f} (target ≤ 2.1: {'ok' if r2r <= 2.1 else 'MISSED'}), "
+            f"REI-SURE/REI-R2R {rei / r2r:.2f}"
         )
         if dstep is not None:
             key = ("deepinv", "MC+EI")

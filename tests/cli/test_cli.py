@@ -277,6 +277,11 @@ def _with(section, key, value):
     return cfg
 
 
+def _noisy(noise: dict) -> dict:
+    """GOOD on denoising with this physics.noise."""
+    return {**GOOD, "physics": {"operator": {"name": "denoising"}, "noise": noise}}
+
+
 BAD_CONFIGS = {
     "bad_yaml": ("data: [unclosed\n  name: x", "invalid yaml"),
     "unknown_key": (_with("data", "nmae", "mnist"), "unknown key data.nmae"),
@@ -310,6 +315,28 @@ BAD_CONFIGS = {
         "unknown key physics.operator.masks",
     ),
     "moei_without_group": ({**GOOD, "loss": {"method": "moei", "group": None}}, "needs loss.group"),
+    "negative_sigma": (_noisy({"name": "gaussian", "sigma": -0.1}), "number ≥ 0 or auto"),
+    "unknown_estimator": (
+        _noisy({"name": "gaussian", "sigma": "auto", "estimator": "magic"}),
+        "physics.noise.estimator",
+    ),
+    "auto_without_simulation_noise": (
+        _noisy({"name": "gaussian", "sigma": "auto"}),
+        "give the noise they are simulated with as data.noise",
+    ),
+    "r2r_without_noise": (_with("loss", "method", "r2r"), "uses R2R, which needs noisy"),
+    "rei_r2r_without_noise": (
+        {**GOOD, "loss": {"method": "rei", "consistency": "r2r"}},
+        "uses R2R, which needs noisy",
+    ),
+    "unknown_consistency": (_with("loss", "consistency", "n2n"), "loss.consistency"),
+    "r2r_on_poisson_gaussian": (
+        {
+            **_noisy({"name": "poisson_gaussian", "gain": 0.1, "sigma": 0.1}),
+            "loss": {"method": "r2r"},
+        },
+        "R2R splits",
+    ),
 }
 
 
@@ -552,3 +579,45 @@ def test_masks_cycle_and_multi_operator_losses_build():
              "loss": {"method": "ei", "group": "rotate"}}  # fmt: skip
     exp = build_experiment(validate_config(coils))
     assert exp.train[0]["y"].shape == (3, 16, 16) and exp.channels == 2
+
+
+def test_sigma_auto_is_estimated_and_check_compares_it(tmp_path, capsys):
+    cfg = {
+        **GOOD,
+        "data": {"name": "mnist", "size": 32, "train": 16, "val": 0, "test": 2,
+                 "noise": {"name": "gaussian", "sigma": 0.1}},
+        "physics": {"operator": {"name": "denoising"},
+                    "noise": {"name": "gaussian", "sigma": "auto"}},
+        "loss": {"method": "rei", "group": "shift", "consistency": "r2r"},
+    }  # fmt: skip
+    path = _write(tmp_path, "c.yaml", cfg)
+    assert main(["check", path, "--no-identify"]) == 0
+    out = capsys.readouterr().out
+    (line,) = [ln for ln in out.splitlines() if ln.startswith("noise ")]
+    assert "auto: gaussian σ = " in line and "95 % CI" in line
+    sigma = float(line.split("σ = ")[1].split()[0])
+    assert abs(sigma / 0.1 - 1) < 0.1
+    assert f"sigma={sigma:g}"[:10] in out  # the physics trains with the estimate
+    # a configured level outside the interval is a warning, not silence
+    assert main(["check", path, "--no-identify", "--set", "physics.noise.sigma=0.05"]) == 0
+    out = capsys.readouterr().out
+    assert "warning: configured σ = 0.05 but the measurements give σ =" in out
+
+
+def test_r2r_training_evaluates_with_the_recorrupted_average(tmp_path, capsys):
+    from selfrecon.cli.build import inference_model, load_run
+    from selfrecon.models import RecorruptedAverage
+
+    cfg = {
+        **GOOD,
+        "data": {"name": "mnist", "size": 16, "train": 4, "val": 2, "test": 2},
+        "physics": {"operator": {"name": "denoising"}, "noise": {"name": "poisson", "gain": 0.05}},
+        "loss": {"method": "r2r", "alpha": 0.7, "recorruptions": 3},
+        "output": {"dir": str(tmp_path / "run")},
+    }
+    path = _write(tmp_path, "c.yaml", cfg)
+    assert main(["train", path]) == 0
+    assert main(["eval", str(tmp_path / "run")]) == 0
+    rcfg, _, _, model = load_run(tmp_path / "run")
+    net = inference_model(rcfg, model)
+    assert isinstance(net, RecorruptedAverage) and net.count == 3 and net.alpha == 0.7

@@ -8,10 +8,12 @@ from selfrecon.groups import Rotate90, Shift
 from selfrecon.losses import (
     METHODS,
     SURE,
+    UNSURE,
     EILoss,
     MCLoss,
     MOILoss,
     Noise2SelfLoss,
+    R2RLoss,
     REILoss,
     Step,
     SupervisedLoss,
@@ -35,6 +37,8 @@ HAND = {
     "moei": lambda: MCLoss(0.5) + MOILoss(OPS, 3.0) + EILoss(Rotate90(), 2.0, 2),
     "morei": lambda: REILoss(Rotate90(), 2.0, 2, 0.7, 0.02) + MOILoss(OPS, 3.0, noisy=True),
     "supervised": lambda: SupervisedLoss(2.0),
+    "r2r": lambda: R2RLoss(0.5, 0.7),
+    "unsure": lambda: UNSURE("gaussian", weight=0.7),
 }
 SPEC = {
     "group": "rotate90",

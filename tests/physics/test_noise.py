@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 
+from selfrecon.errors import ConfigError
 from selfrecon.physics import GaussianNoise, PoissonGaussianNoise, PoissonNoise, build_noise
 
 N = 40_000  # samples per moment check
@@ -113,3 +114,32 @@ def test_noise_spec_round_trip_and_update():
     upd = GaussianNoise(0.1).update(sigma=torch.tensor([0.1, 0.3]))
     assert torch.allclose(upd.sigma, torch.tensor([0.1, 0.3]))
     assert build_noise(upd.spec()).spec() == upd.spec()
+
+
+def test_gamma_and_binomial_noise_moments_and_seeding():
+    from selfrecon.physics import BinomialNoise, GammaNoise, build_noise
+    from selfrecon.physics.noise import sample_gamma
+
+    g = torch.Generator().manual_seed(0)
+    for a in (0.3, 1.0, 4.5):  # both branches of Marsaglia–Tsang
+        draws = sample_gamma(torch.full((100_000,), a), g)
+        assert float(draws.mean()) == pytest.approx(a, rel=0.02)
+        assert float(draws.var()) == pytest.approx(a, rel=0.05)
+    u = torch.rand(50_000, generator=g)
+    ga = GammaNoise(8.0).sample(u, torch.Generator().manual_seed(1))
+    assert torch.equal(ga, GammaNoise(8.0).sample(u, torch.Generator().manual_seed(1)))
+    assert float((ga - u).mean()) == pytest.approx(
+        0.0, abs=4 * float((u**2 / 8).mean().sqrt()) / 50_000**0.5
+    )
+    assert float((ga - u).var()) == pytest.approx(float((u**2 / 8).mean()), rel=0.05)
+    bi = BinomialNoise(12).sample(u, g)
+    assert torch.allclose(bi * 12, (bi * 12).round())
+    assert float((bi - u).var()) == pytest.approx(float((u * (1 - u) / 12).mean()), rel=0.05)
+    assert build_noise({"name": "binomial", "trials": 12}).spec() == {
+        "name": "binomial",
+        "trials": 12.0,
+    }
+    with pytest.raises(ConfigError, match="looks > 0"):
+        GammaNoise(0)
+    with pytest.raises(ConfigError, match="integer number of trials"):
+        BinomialNoise(2.5)

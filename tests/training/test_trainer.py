@@ -268,3 +268,24 @@ def test_resolved_config_goes_to_config_yaml_and_description_to_spec_yaml(tmp_pa
         "train": {"epochs": 1},
     }
     assert "model" in yaml.safe_load((tmp_path / "run" / "spec.yaml").read_text())
+
+
+def test_unsure_level_is_logged_and_resumes_exactly(tmp_path):
+    from selfrecon.losses import REILoss
+
+    def run(tmp, epochs, resume=False):
+        physics, train = _data(12, sigma=0.1)
+        cfg = dict(FAST, epochs=epochs, resume=resume)
+        loss = REILoss("shift", consistency="unsure", sigma_init=0.3)
+        return Trainer(small_model(), loss, physics, train, config=cfg, run_dir=tmp)
+
+    run(tmp_path / "full", 4).fit()
+    run(tmp_path / "split", 2).fit()
+    run(tmp_path / "split", 4, resume=True).fit()
+    full, split = _rows(tmp_path / "full"), _rows(tmp_path / "split")
+    assert "train_sigma_hat" in full[0] and float(full[0]["train_sigma_hat"]) != 0.3
+    for a, b in zip(full, split, strict=True):
+        for k in ("train_sigma_hat", "train_unsure", "train_rei"):
+            assert float(a[k]) == pytest.approx(float(b[k]), rel=1e-7, abs=1e-9), k
+    state = load_checkpoint(tmp_path / "full/checkpoints/last.pt")["loss"]
+    assert set(state) == {"risk.log_sigma2", "risk.log_gain", "risk.velocity"}

@@ -96,6 +96,8 @@ def estimable(physics) -> str | None:
     if type(physics) is not Physics:
         return None  # nonlinear physics: the noise acts before the nonlinearity (CT counts)
     name = physics.noise.name if physics.noise is not None else "gaussian"
+    if physics.operator.measurement_space == "coefficients":
+        return None  # no noise-only part in y: see selfrecon.physics.noise_estimation
     if name == "gaussian":
         return name
     if name in ("poisson", "poisson_gaussian") and physics.operator.measurement_space == "image":
