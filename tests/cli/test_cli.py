@@ -621,3 +621,35 @@ def test_r2r_training_evaluates_with_the_recorrupted_average(tmp_path, capsys):
     rcfg, _, _, model = load_run(tmp_path / "run")
     net = inference_model(rcfg, model)
     assert isinstance(net, RecorruptedAverage) and net.count == 3 and net.alpha == 0.7
+
+
+def test_sigma_auto_on_the_users_own_kspace_files(tmp_path, capsys):
+    """k-space written with numpy (centred orthonormal FFT), σ unknown to selfrecon: `check`
+    estimates it from the files and trains with the estimate."""
+    from selfrecon.data import builtin
+
+    rng = np.random.default_rng(0)
+    size, sigma = 48, 0.05
+    mask = np.zeros((size, size), np.float32)
+    mask[:, rng.choice(size, size // 3, replace=False)] = 1
+    mask[:, size // 2 - 3 : size // 2 + 3] = 1
+    (tmp_path / "k").mkdir()
+    ds = builtin("brain-mri", "train", size, n=24, channels=1, seed=0)
+    for i in range(24):
+        x = (ds[i] if not isinstance(ds[i], dict) else ds[i]["x"])[0].numpy()
+        k = np.fft.fftshift(np.fft.fft2(np.fft.ifftshift(x), norm="ortho"))
+        noise = sigma * (rng.standard_normal(k.shape) + 1j * rng.standard_normal(k.shape))
+        np.save(tmp_path / "k" / f"scan{i}.npy", ((k + noise) * mask).astype(np.complex64))
+    np.save(tmp_path / "mask.npy", mask)
+    cfg = {
+        "data": {"source": "files", "files": "k", "mask_file": "mask.npy"},
+        "physics": {"operator": {"name": "mri"}, "noise": {"name": "gaussian", "sigma": "auto"}},
+        "model": {"width": 4, "depth": 2},
+        "loss": {"method": "rei", "group": "rotate"},
+    }
+    path = _write(tmp_path, "c.yaml", cfg)
+    assert main(["check", path, "--no-identify"]) == 0
+    out = capsys.readouterr().out
+    (line,) = [ln for ln in out.splitlines() if ln.startswith("noise ")]
+    estimate = float(line.split("σ = ")[1].split()[0])
+    assert abs(estimate / sigma - 1) < 0.15, line

@@ -41,3 +41,30 @@ def test_two_process_ddp_matches_single_process(tmp_path):
     for a, b in zip(*rows, strict=True):
         assert float(a["train_mc"]) == pytest.approx(float(b["train_mc"]), rel=1e-4)
         assert float(a["val_mc"]) == pytest.approx(float(b["val_mc"]), rel=1e-4)
+
+
+def _unsure_worker(rank, world, port, out):
+    from selfrecon.losses import UNSURE, Step
+    from selfrecon.physics import Denoising, Physics
+
+    torch.set_num_threads(1)
+    dist.init_process_group(
+        "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world
+    )
+    try:
+        loss = UNSURE("gaussian", sigma_init=0.1, lr=0.5)
+        g = torch.Generator().manual_seed(rank)  # different data and probes on each rank
+        y = torch.rand(2, 1, 8, 8, generator=g) * (1 + rank)
+        loss(Step(y, Physics(Denoising()), lambda t, p: (1 + rank) * t, g))
+        torch.save(loss.learned_state(), f"{out}/rank{rank}.pt")
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.skipif(not dist.is_available(), reason="torch.distributed unavailable")
+def test_unsure_keeps_one_noise_level_across_ranks(tmp_path):
+    mp.spawn(_unsure_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
+    a, b = (torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in range(2))
+    assert float(a["log_sigma2"]) != 2 * torch.tensor(0.1).log().item()  # it moved
+    for k in a:
+        torch.testing.assert_close(a[k], b[k])

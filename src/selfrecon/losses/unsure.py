@@ -27,7 +27,9 @@ gradient ascent **in log space** with the momentum average ``v ← μ v + (1 −
 gradient ``g``, ``log η ← log η + lr · v``. The gradient of the loss in ``η`` is
 ``2 div / M``, dimensionless for ``σ²``; for ``γ`` it is divided by the mean of ``|y|`` so both
 steps have the same scale. Log space keeps ``η > 0`` and makes the step relative, so ``lr`` does
-not depend on the units of ``y``. In evaluation mode nothing is updated. The value returned
+not depend on the units of ``y``. In evaluation mode nothing is updated. Under
+``torch.distributed`` the gradients are averaged over the ranks before the step, so every rank
+keeps the same level. The value returned
 includes ``−η |W|`` so it is SURE's risk estimate at the learned level (the Trainer ranks
 checkpoints by it); the constant has no gradient in ``f``.
 """
@@ -170,6 +172,9 @@ class UNSURE(SURE):
     @torch.no_grad()
     def _ascend(self, g_sigma2: Tensor, g_gain: Tensor) -> None:
         g = torch.stack([g_sigma2, g_gain]).to(self.velocity)
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.all_reduce(g)  # every rank takes the same step: one level
+            g = g / torch.distributed.get_world_size()
         self.velocity.mul_(self.momentum).add_((1 - self.momentum) * g)
         if self.model != "poisson":
             self.log_sigma2.add_(self.lr * self.velocity[0])
