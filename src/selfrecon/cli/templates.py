@@ -108,6 +108,7 @@ TASKS: dict[str, dict] = {
             "group": "rotate",
             "weight": 1.0,
             "sure_weight": 1.0,
+            "consistency": "sure",
             "tau": 0.01,
             "probe_fraction": 1.0,
             "n_trans": 2,
@@ -127,6 +128,7 @@ TASKS: dict[str, dict] = {
             "group": "shift",
             "weight": 1.0,
             "sure_weight": 1.0,
+            "consistency": "sure",
             "tau": 0.01,
             "probe_fraction": 1.0,
             "n_trans": 3,
@@ -214,9 +216,11 @@ _DOC = {
     ("operator", "gain"): "Poisson gain γ",
     ("operator", "sigma"): "Gaussian read-out noise (counts)",
     ("physics", "noise"): "N",
-    ("noise", "name"): "none | gaussian (sigma) | poisson (gain) | poisson_gaussian (gain, sigma)",
-    ("noise", "sigma"): "standard deviation of the Gaussian noise",
-    ("noise", "gain"): "Poisson gain γ: y = γ·Poisson(Ax/γ)",
+    ("noise", "name"): "none | gaussian (sigma) | poisson (gain) | poisson_gaussian (gain, sigma) "
+    "| gamma (looks) | binomial (trials)",
+    ("noise", "sigma"): "standard deviation of the Gaussian noise; auto: estimated from the "
+    "measurements (built-in data: simulate with data.noise)",
+    ("noise", "gain"): "Poisson gain γ: y = γ·Poisson(Ax/γ); auto: estimated",
     ("model", "name"): "unet | dncnn (backbone G)",
     ("model", "width"): "channels of the first level",
     ("model", "depth"): "resolution levels (UNet) / layers (DnCNN)",
@@ -232,7 +236,10 @@ _DOC = {
     ("model", "zero_init_last"): "zero the last 1×1 conv so training starts at "
     "the input (A†y or the init; not in the EI paper)",
     ("model", "jinvariant"): "J-invariant inference after Noise2Self (w² passes); false = 1 pass",
-    ("loss", "method"): "mc | ei | rei | sure | n2s | moi | moei | morei | supervised",
+    ("loss", "method"): "mc | ei | rei | sure | r2r | unsure | n2s | moi | moei | morei | "
+    "supervised",
+    ("loss", "consistency"): "REI's risk estimate: sure | r2r (one pass, the cost of EI) | "
+    "unsure (the noise level learned, not given)",
     ("loss", "group"): "shift | rotate90 | flip | rotate | scale | products like rotate90*flip; "
     "`selfrecon identify` says whether it can work",
     ("loss", "weight"): "α, weight of the EI/REI/MOI term",
