@@ -136,3 +136,12 @@ def test_bench_errors_are_one_line(tmp_path, capsys):
         assert main(["bench", name, "--configs", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and msg in err[0], err
+
+
+def test_rows_whose_names_share_a_slug_get_distinct_folders():
+    from selfrecon.cli.bench import _folders
+
+    folders = _folders(["REI", "REI σ̂", "REI γ̂", "σ=0.1", "supervised"])
+    assert len(set(folders.values())) == 5
+    assert folders["supervised"] == "supervised" and folders["σ=0.1"] == "0.1"  # unchanged
+    assert folders == _folders(["REI", "REI σ̂", "REI γ̂", "σ=0.1", "supervised"])  # stable

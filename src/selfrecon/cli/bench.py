@@ -89,6 +89,17 @@ def _slug(text: str) -> str:
     return s or "default"
 
 
+def _folders(names: list[str]) -> dict[str, str]:
+    """A run-folder name per row or setting name, distinct for distinct names: the ASCII slug,
+    with a short hash of the name appended where two names share a slug ("REI" and "REI σ̂"
+    once trained into one folder, each run overwriting the other's checkpoints)."""
+    slugs = [_slug(n) for n in names]
+    return {
+        n: s if slugs.count(s) == 1 else f"{s}-{hashlib.sha256(n.encode()).hexdigest()[:6]}"
+        for n, s in zip(names, slugs, strict=True)
+    }
+
+
 def _with(raw: dict, sets: dict) -> dict:
     out = copy.deepcopy(raw)
     for k, v in sets.items():
@@ -493,7 +504,8 @@ def run_setting(
         else:
             main = setting.main if setting.main is not None else bench.main
             seeds = bench.seeds if row.name in main and not ctx.quick else bench.seeds[:1]
-            rows.append(_learned_row(row, sraw, over, root / _slug(row.name), seeds, ctx))
+            folder = _folders([r.name for r in bench.rows])[row.name]
+            rows.append(_learned_row(row, sraw, over, root / folder, seeds, ctx))
     item = exp.test[0]
     from selfrecon.models.solvers import Pinv
 
@@ -537,7 +549,8 @@ def run_experiment(
     settings = bench.settings
     if quick and len(settings) > 2:  # a smoke test: the first and the last setting
         settings = [settings[0], settings[-1]]
-    results = [run_setting(raw, bench, s, root / _slug(s.name), ctx, over) for s in settings]
+    folders = _folders([s.name for s in bench.settings])
+    results = [run_setting(raw, bench, s, root / folders[s.name], ctx, over) for s in settings]
     from selfrecon.cli.bench_report import write_experiment
 
     write_experiment(name, bench, results, out, quick, time.perf_counter() - t0, over)
