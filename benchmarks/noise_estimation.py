@@ -119,7 +119,8 @@ def main() -> None:
             print(lines[-1], flush=True)
     lines += [
         "",
-        "Poisson-Gaussian `y = γ·Poisson(u/γ) + σn` (Foi's noise-level function, `nlf`): γ̂/γ and σ̂/σ.",
+        "Poisson-Gaussian `y = γ·Poisson(u/γ) + σn` (Foi's noise-level function, `nlf`): "
+        "γ̂/γ and σ̂/σ.",
         "",
         "| data | γ, σ | γ̂/γ | σ̂/σ |",
         "|---|---|---|---|",
