@@ -178,28 +178,39 @@ def estimate_noise(
         raise DataError("the measurements contain NaN or Inf; clean them before estimating noise")
     gen = generator if generator is not None else torch.Generator().manual_seed(0)
     if method in ("wavelet", "patch_pca"):
-        if op.measurement_space != "image" or op.measured_mask is not None or y.is_complex():
-            raise ConfigError(
-                f"noise estimator {method!r} needs fully measured real images (denoising, blur); "
-                "use 'blocks' for masked data and k-space"
-            )
-        per_image = np.array([_PER_IMAGE[method](s) for s in _slices(y)])
-        values, ci = _per_image_ci(per_image, level, n_boot, gen)
-        est = NoiseEstimate(model, values, ci, method, level, per_image.size)
+        est = _per_image_estimate(y, op, model, method, level, n_boot, gen)
     else:
-        if method == "pinv":
-            v, n, m, scale = _pinv_blocks(y, physics, gen)
-        else:
-            v, n, m = _blocks(y, op.measured_mask, op.measurement_space)
-            scale = 1.0
-        values, ci = _fit_ci(v, n, m, model, level, n_boot, gen)
-        note = _gain_note(v, n, m, values) if model != "gaussian" else ""
-        values = {k: x * scale for k, x in values.items()}
-        ci = {k: (lo * scale, hi * scale) for k, (lo, hi) in ci.items()}
-        est = NoiseEstimate(model, values, ci, method, level, int(v.size), note)
+        est = _block_estimate(y, physics, op, model, method, level, n_boot, gen)
+    values = est.values
     noise = build_noise({"name": model, **values})
     noise.estimate = est
     return noise
+
+
+def _per_image_estimate(y, op, model, method, level, n_boot, gen) -> NoiseEstimate:
+    """scikit-image's wavelet MAD or patch PCA per image, the median over images."""
+    if op.measurement_space != "image" or op.measured_mask is not None or y.is_complex():
+        raise ConfigError(
+            f"noise estimator {method!r} needs fully measured real images (denoising, blur); "
+            "use 'blocks' for masked data and k-space"
+        )
+    per_image = np.array([_PER_IMAGE[method](s) for s in _slices(y)])
+    values, ci = _per_image_ci(per_image, level, n_boot, gen)
+    return NoiseEstimate(model, values, ci, method, level, per_image.size)
+
+
+def _block_estimate(y, physics, op, model, method, level, n_boot, gen) -> NoiseEstimate:
+    """The clipped block fit on the detail coefficients of ``y`` (or of ``A†y``, calibrated)."""
+    if method == "pinv":
+        v, n, m, scale = _pinv_blocks(y, physics, gen)
+    else:
+        v, n, m = _blocks(y, op.measured_mask, op.measurement_space)
+        scale = 1.0
+    values, ci = _fit_ci(v, n, m, model, level, n_boot, gen)
+    note = _gain_note(v, n, m, values) if model != "gaussian" else ""
+    values = {k: x * scale for k, x in values.items()}
+    ci = {k: (lo * scale, hi * scale) for k, (lo, hi) in ci.items()}
+    return NoiseEstimate(model, values, ci, method, level, int(v.size), note)
 
 
 def _resolve_method(model: str, method: str, level: float, space: str, y: Tensor) -> str:
