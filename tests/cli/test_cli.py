@@ -330,6 +330,19 @@ BAD_CONFIGS = {
         "uses R2R, which needs noisy",
     ),
     "unknown_consistency": (_with("loss", "consistency", "n2n"), "loss.consistency"),
+    "modl_with_dc": (
+        {**GOOD, "model": {"width": 4, "depth": 2, "unroll": 2, "dc": "projection"}},
+        "set model.dc to none",
+    ),
+    "modl_on_lowdose_ct": (
+        {
+            **GOOD,
+            "data": {"name": "ellipses", "size": 16, "train": 2, "val": 0, "test": 0},
+            "physics": {"operator": {"name": "lowdose_ct", "views": 8}},
+            "model": {"width": 4, "depth": 2, "unroll": 2},
+        },
+        "needs a linear physics",
+    ),
     "r2r_on_poisson_gaussian": (
         {
             **_noisy({"name": "poisson_gaussian", "gain": 0.1, "sigma": 0.1}),

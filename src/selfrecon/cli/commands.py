@@ -159,7 +159,12 @@ def cmd_check(args) -> int:
         f"physics     {_describe_physics(exp.physics)}",
         *_noise_lines(cfg, exp),
         f"model       {cfg.model.name} (width {cfg.model.width}, depth {cfg.model.depth}), "
-        f"{count_parameters(model):,} parameters, f(y) = G(A{dagger}y)",
+        f"{count_parameters(model):,} parameters, "
+        + (
+            f"MoDL: {cfg.model.unroll}× x ← (AᴴA + λI)⁻¹(Aᴴy + λG(x)) from A{dagger}y"
+            if cfg.model.unroll
+            else f"f(y) = G(A{dagger}y)"
+        ),
         f"loss        {cfg.loss.method}: {' '.join(repr(loss).split())}",
         "            one batch: " + ", ".join(f"{k} {v:.4g}" for k, v in terms.items()),
         f"train       {length}, "

@@ -374,6 +374,20 @@ class ModelConfig(_Section):
     dc: Literal["none", "projection", "proximal"] = "none"
     jinvariant: bool = False
     zero_init_last: bool = False
+    # MoDL: unrolled iterations of backbone + conjugate-gradient data consistency (0: one pass)
+    unroll: Annotated[int, Field(ge=0)] = 0
+    lam: Annotated[float, Field(gt=0)] = 0.05
+
+    @model_validator(mode="after")
+    def _unrolled(self):
+        if self.unroll and self.dc != "none":
+            raise ValueError(
+                "model.unroll (MoDL) has its own data-consistency step, a conjugate-gradient "
+                "solve; set model.dc to none"
+            )
+        if self.unroll and self.jinvariant:
+            raise ValueError("model.unroll (MoDL) is not J-invariant; set model.jinvariant false")
+        return self
 
     @field_validator("init")
     @classmethod
@@ -407,6 +421,14 @@ class ModelConfig(_Section):
                 "width": self.width,
                 "residual": self.residual,
                 "norm": self.norm,
+            }
+        if self.unroll:
+            return {
+                "name": "modl",
+                "backbone": backbone,
+                "iterations": self.unroll,
+                "lam": self.lam,
+                "init": self.init,
             }
         return {"name": "artifact_removal", "backbone": backbone, "init": self.init, "dc": self.dc}
 

@@ -235,6 +235,9 @@ _DOC = {
     "through)",
     ("model", "zero_init_last"): "zero the last 1×1 conv so training starts at "
     "the input (A†y or the init; not in the EI paper)",
+    ("model", "unroll"): "MoDL: unrolled iterations of G and a conjugate-gradient data-consistency "
+    "solve (0 = one pass of G)",
+    ("model", "lam"): "MoDL's initial λ in (AᴴA + λI) x = Aᴴy + λ G(x) (learned)",
     ("model", "jinvariant"): "J-invariant inference after Noise2Self (w² passes); false = 1 pass",
     ("loss", "method"): "mc | ei | rei | sure | r2r | unsure | n2s | moi | moei | morei | "
     "supervised",

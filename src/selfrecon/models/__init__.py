@@ -1,7 +1,8 @@
 """Reconstruction networks and wrappers: ``f(y, physics) -> x_hat`` in network layout.
 
 ``UNet`` and ``DnCNN`` are image-to-image backbones; ``ArtifactRemoval(backbone)`` gives
-``f(y) = G(A† y)``; ``summary(model)`` prints parameter counts.
+``f(y) = G(A† y)``; ``MoDL(backbone, iterations)`` unrolls denoiser and data-consistency steps;
+``summary(model)`` prints parameter counts.
 """
 
 from selfrecon.models.artifact import ArtifactRemoval
@@ -14,6 +15,7 @@ from selfrecon.models.base import (
     summary,
 )
 from selfrecon.models.dncnn import DnCNN
+from selfrecon.models.modl import MoDL
 from selfrecon.models.recorrupted import RecorruptedAverage
 from selfrecon.models.unet import UNet
 
@@ -21,11 +23,13 @@ register_model("unet", UNet)
 register_model("dncnn", DnCNN)
 register_model("artifact_removal", ArtifactRemoval)
 register_model("recorrupted_average", RecorruptedAverage)
+register_model("modl", MoDL)
 
 __all__ = [
     "MODELS",
     "ArtifactRemoval",
     "DnCNN",
+    "MoDL",
     "RecorruptedAverage",
     "UNet",
     "build_model",
