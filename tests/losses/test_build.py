@@ -12,6 +12,7 @@ from selfrecon.losses import (
     EILoss,
     MCLoss,
     MOILoss,
+    Neighbor2NeighborLoss,
     Noise2SelfLoss,
     R2RLoss,
     REILoss,
@@ -19,7 +20,7 @@ from selfrecon.losses import (
     SupervisedLoss,
     build_loss,
 )
-from selfrecon.physics import GaussianNoise, Inpainting, Physics
+from selfrecon.physics import Denoising, GaussianNoise, Inpainting, Physics
 
 
 def _g(seed=0):
@@ -39,6 +40,7 @@ HAND = {
     "supervised": lambda: SupervisedLoss(2.0),
     "r2r": lambda: R2RLoss(0.5, 0.7),
     "unsure": lambda: UNSURE("gaussian", weight=0.7),
+    "n2n": lambda: Neighbor2NeighborLoss(2.0, 2.0),
 }
 SPEC = {
     "group": "rotate90",
@@ -60,7 +62,8 @@ def test_every_method_has_a_hand_built_reference():
 
 @pytest.mark.parametrize("method", sorted(METHODS))
 def test_build_loss_equals_the_hand_built_loss(method):
-    physics = Physics(OPS[0], GaussianNoise(0.05))
+    op = Denoising() if method == "n2n" else OPS[0]  # Neighbor2Neighbor is for denoising
+    physics = Physics(op, GaussianNoise(0.05))
     x = torch.rand(4, 1, 8, 8, generator=_g(1))
     y = physics.measure(x, _g(2))
 

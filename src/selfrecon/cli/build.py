@@ -328,6 +328,7 @@ def loss_of(cfg: Config, exp: Experiment) -> nn.Module:
     that the method suits the experiment's measurements."""
     from selfrecon import losses as L
     from selfrecon.losses.r2r import R2R_NOISES
+    from selfrecon.physics import Denoising
 
     lc = cfg.loss
     method = lc.method
@@ -348,6 +349,11 @@ def loss_of(cfg: Config, exp: Experiment) -> nn.Module:
     if uses == "unsure" and noise.name not in ("gaussian", "poisson", "poisson_gaussian"):
         raise ConfigError(f"UNSURE learns gaussian/poisson levels, not {noise.name!r} noise")
     y = exp.train[0]["y"]
+    if method == "n2n" and not isinstance(exp.physics.operator, Denoising):
+        raise ConfigError(
+            "loss.method 'n2n' (Neighbor2Neighbor) sub-samples the noisy image, so it needs "
+            f"physics.operator denoising, not {exp.physics.operator.name!r}; use rei or sure"
+        )
     if method == "n2s" and (y.dim() != 3 or y.is_complex()):
         raise ConfigError(
             "loss.method 'n2s' masks pixels, so measurements must be images (denoising, "

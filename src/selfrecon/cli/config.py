@@ -482,6 +482,7 @@ class LossConfig(_Section):
     sigma_init: Annotated[float, Field(gt=0)] = 0.1
     gain_init: Annotated[float, Field(gt=0)] = 0.1
     unsure_lr: Annotated[float, Field(gt=0)] = 0.02
+    gamma: Annotated[float, Field(ge=0)] = 2.0  # Neighbor2Neighbor's regulariser weight
 
     @field_validator("group")
     @classmethod

@@ -1,5 +1,5 @@
 """Objectives that need no ground truth: MC, SURE family (UNSURE: level unknown), R2R/GR2R, EI,
-REI, Noise2Self, MOI, supervised.
+REI, Noise2Self, Neighbor2Neighbor, MOI, supervised.
 
 Every loss is called ``loss(step)`` with the batch's :class:`Step` and returns a dict of named
 scalar terms (see :mod:`selfrecon.losses.step` and :mod:`selfrecon.losses.base`). Losses add
@@ -12,6 +12,7 @@ from selfrecon.losses.build import METHODS, build_loss
 from selfrecon.losses.ei import EILoss, MOILoss, REILoss
 from selfrecon.losses.masking import GridMasker
 from selfrecon.losses.mc import MCLoss, SupervisedLoss
+from selfrecon.losses.neighbor2neighbor import Neighbor2NeighborLoss
 from selfrecon.losses.noise2self import Noise2SelfLoss
 from selfrecon.losses.r2r import R2RLoss
 from selfrecon.losses.step import Step
@@ -25,6 +26,7 @@ __all__ = [
     "Loss",
     "MCLoss",
     "MOILoss",
+    "Neighbor2NeighborLoss",
     "Noise2SelfLoss",
     "REILoss",
     "R2RLoss",

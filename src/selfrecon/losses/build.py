@@ -11,6 +11,7 @@ r"""``build_loss(spec)``: every training method of the library from one plain di
     unsure      UNSURE(noise_model, sigma_init, gain_init, unsure_lr, sure_weight, probe_fraction)
                                                                (Tachella et al. 2025)
     n2s         Noise2SelfLoss(width, mode, weight)                           (Batson & Royer 2019)
+    n2n         Neighbor2NeighborLoss(gamma, weight)                          (Huang et al. 2021)
     moi         MCLoss(mc_weight) + MOILoss(physics_list, weight, noisy)      (Tachella et al. 2022)
     moei        MCLoss(mc_weight) + MOILoss(physics_list, moi_weight) + EILoss(group, weight,
                 n_trans)                                                      (SSIBench's MO-EI)
@@ -28,6 +29,7 @@ from selfrecon.errors import ConfigError
 from selfrecon.losses.base import Loss
 from selfrecon.losses.ei import EILoss, MOILoss, REILoss
 from selfrecon.losses.mc import MCLoss, SupervisedLoss
+from selfrecon.losses.neighbor2neighbor import Neighbor2NeighborLoss
 from selfrecon.losses.noise2self import Noise2SelfLoss
 from selfrecon.losses.r2r import R2RLoss
 from selfrecon.losses.sure import SURE
@@ -55,6 +57,7 @@ DEFAULTS: dict[str, object] = {
     "sigma_init": 0.1,
     "gain_init": 0.1,
     "unsure_lr": 0.02,
+    "gamma": 2.0,
 }
 
 
@@ -103,6 +106,7 @@ METHODS: dict[str, Callable[[dict, Sequence | None], Loss]] = {
     "sure": lambda s, ops: SURE(s["tau"], s["tau2"], s["sure_weight"], s["probe_fraction"]),
     "r2r": lambda s, ops: R2RLoss(s["alpha"], s["sure_weight"]),
     "unsure": _unsure,
+    "n2n": lambda s, ops: Neighbor2NeighborLoss(s["gamma"], s["weight"]),
     "n2s": lambda s, ops: Noise2SelfLoss(s["width"], s["mode"], s["weight"]),
     "moi": lambda s, ops: (
         MCLoss(s["mc_weight"]) + MOILoss(_operators(ops, "moi"), s["weight"], noisy=s["noisy"])
