@@ -330,6 +330,7 @@ BAD_CONFIGS = {
         "uses R2R, which needs noisy",
     ),
     "unknown_consistency": (_with("loss", "consistency", "n2n"), "loss.consistency"),
+    "ssdu_on_cs": (_with("loss", "method", "ssdu"), "measured entries are a mask"),
     "n2n_not_denoising": (_with("loss", "method", "n2n"), "needs physics.operator denoising"),
     "modl_with_dc": (
         {**GOOD, "model": {"width": 4, "depth": 2, "unroll": 2, "dc": "projection"}},

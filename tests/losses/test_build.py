@@ -16,6 +16,7 @@ from selfrecon.losses import (
     Noise2SelfLoss,
     R2RLoss,
     REILoss,
+    SplittingLoss,
     Step,
     SupervisedLoss,
     build_loss,
@@ -41,6 +42,7 @@ HAND = {
     "r2r": lambda: R2RLoss(0.5, 0.7),
     "unsure": lambda: UNSURE("gaussian", weight=0.7),
     "n2n": lambda: Neighbor2NeighborLoss(2.0, 2.0),
+    "ssdu": lambda: SplittingLoss(0.4, 2.0),
 }
 SPEC = {
     "group": "rotate90",

@@ -302,7 +302,12 @@ def _risk_estimate(cfg: Config) -> str | None:
 
 def inference_model(cfg: Config, model: nn.Module) -> nn.Module:
     """The model used for evaluation/prediction: J-invariant wrapper if ``model.jinvariant``;
-    the average over ``loss.recorruptions`` recorrupted inputs after R2R training."""
+    the average over ``loss.recorruptions`` recorrupted inputs after R2R training, over
+    ``loss.splits`` measurement splits after SSDU."""
+    if cfg.loss.method == "ssdu":
+        from selfrecon.losses import SplitAverage
+
+        return SplitAverage(model, cfg.loss.split_ratio, cfg.loss.splits, seed=cfg.train.seed)
     if _risk_estimate(cfg) == "r2r":
         from selfrecon.models import RecorruptedAverage
 
@@ -360,7 +365,7 @@ def loss_of(cfg: Config, exp: Experiment) -> nn.Module:
             f"inpainting); these have shape {tuple(y.shape)}. Use rei or sure"
         )
 
-    spec = lc.model_dump(exclude={"operators", "recorruptions"})
+    spec = lc.model_dump(exclude={"operators", "recorruptions", "splits"})
     spec["noisy"] = noisy
     spec["noise_model"] = noise.name if noisy else "gaussian"
     return L.build_loss(spec, physics_list=exp.physics_list)

@@ -483,6 +483,8 @@ class LossConfig(_Section):
     gain_init: Annotated[float, Field(gt=0)] = 0.1
     unsure_lr: Annotated[float, Field(gt=0)] = 0.02
     gamma: Annotated[float, Field(ge=0)] = 2.0  # Neighbor2Neighbor's regulariser weight
+    split_ratio: Annotated[float, Field(gt=0, lt=1)] = 0.4  # SSDU: held-out share ρ
+    splits: Annotated[int, Field(ge=1)] = 8  # SSDU test-time average
 
     @field_validator("group")
     @classmethod

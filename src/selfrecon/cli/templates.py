@@ -239,8 +239,10 @@ _DOC = {
     "solve (0 = one pass of G)",
     ("model", "lam"): "MoDL's initial λ in (AᴴA + λI) x = Aᴴy + λ G(x) (learned)",
     ("model", "jinvariant"): "J-invariant inference after Noise2Self (w² passes); false = 1 pass",
-    ("loss", "method"): "mc | ei | rei | sure | r2r | unsure | n2s | n2n | moi | moei | morei | "
-    "supervised",
+    (
+        "loss",
+        "method",
+    ): "mc | ei | rei | sure | r2r | unsure | n2s | n2n | ssdu | moi | moei | morei | supervised",
     ("loss", "consistency"): "REI's risk estimate: sure | r2r (one pass, the cost of EI) | "
     "unsure (the noise level learned, not given)",
     ("loss", "group"): "shift | rotate90 | flip | rotate | scale | products like rotate90*flip; "

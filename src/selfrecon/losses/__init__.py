@@ -15,6 +15,7 @@ from selfrecon.losses.mc import MCLoss, SupervisedLoss
 from selfrecon.losses.neighbor2neighbor import Neighbor2NeighborLoss
 from selfrecon.losses.noise2self import Noise2SelfLoss
 from selfrecon.losses.r2r import R2RLoss
+from selfrecon.losses.splitting import SplitAverage, SplittingLoss
 from selfrecon.losses.step import Step
 from selfrecon.losses.sure import SURE, SureGaussian, SurePoisson, SurePoissonGaussian, skewed_probe
 from selfrecon.losses.unsure import UNSURE
@@ -32,6 +33,8 @@ __all__ = [
     "R2RLoss",
     "UNSURE",
     "SURE",
+    "SplitAverage",
+    "SplittingLoss",
     "ScaledLoss",
     "SumLoss",
     "Step",

@@ -12,6 +12,7 @@ r"""``build_loss(spec)``: every training method of the library from one plain di
                                                                (Tachella et al. 2025)
     n2s         Noise2SelfLoss(width, mode, weight)                           (Batson & Royer 2019)
     n2n         Neighbor2NeighborLoss(gamma, weight)                          (Huang et al. 2021)
+    ssdu        SplittingLoss(split_ratio, weight)                            (Yaman et al. 2020)
     moi         MCLoss(mc_weight) + MOILoss(physics_list, weight, noisy)      (Tachella et al. 2022)
     moei        MCLoss(mc_weight) + MOILoss(physics_list, moi_weight) + EILoss(group, weight,
                 n_trans)                                                      (SSIBench's MO-EI)
@@ -32,6 +33,7 @@ from selfrecon.losses.mc import MCLoss, SupervisedLoss
 from selfrecon.losses.neighbor2neighbor import Neighbor2NeighborLoss
 from selfrecon.losses.noise2self import Noise2SelfLoss
 from selfrecon.losses.r2r import R2RLoss
+from selfrecon.losses.splitting import SplittingLoss
 from selfrecon.losses.sure import SURE
 from selfrecon.losses.unsure import UNSURE
 
@@ -58,6 +60,7 @@ DEFAULTS: dict[str, object] = {
     "gain_init": 0.1,
     "unsure_lr": 0.02,
     "gamma": 2.0,
+    "split_ratio": 0.4,
 }
 
 
@@ -106,6 +109,7 @@ METHODS: dict[str, Callable[[dict, Sequence | None], Loss]] = {
     "sure": lambda s, ops: SURE(s["tau"], s["tau2"], s["sure_weight"], s["probe_fraction"]),
     "r2r": lambda s, ops: R2RLoss(s["alpha"], s["sure_weight"]),
     "unsure": _unsure,
+    "ssdu": lambda s, ops: SplittingLoss(s["split_ratio"], s["weight"]),
     "n2n": lambda s, ops: Neighbor2NeighborLoss(s["gamma"], s["weight"]),
     "n2s": lambda s, ops: Noise2SelfLoss(s["width"], s["mode"], s["weight"]),
     "moi": lambda s, ops: (

@@ -5,6 +5,7 @@
 ``summary(model)`` prints parameter counts.
 """
 
+from selfrecon.losses.splitting import SplitAverage  # SSDU's test-time wrapper
 from selfrecon.models.artifact import ArtifactRemoval
 from selfrecon.models.base import (
     MODELS,
@@ -24,6 +25,7 @@ register_model("dncnn", DnCNN)
 register_model("artifact_removal", ArtifactRemoval)
 register_model("recorrupted_average", RecorruptedAverage)
 register_model("modl", MoDL)
+register_model("split_average", SplitAverage)
 
 __all__ = [
     "MODELS",
