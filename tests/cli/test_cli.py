@@ -668,3 +668,26 @@ def test_sigma_auto_on_the_users_own_kspace_files(tmp_path, capsys):
     (line,) = [ln for ln in out.splitlines() if ln.startswith("noise ")]
     estimate = float(line.split("σ = ")[1].split()[0])
     assert abs(estimate / sigma - 1) < 0.15, line
+
+
+@pytest.mark.parametrize(
+    "operator",
+    [
+        {"name": "downsampling", "factor": 2},
+        {"name": "blur", "kernel": "gaussian", "sigma": 1.5},
+        {"name": "blur", "kernel": "motion", "length": 5, "angle": 30},
+    ],  # fmt: skip
+)
+def test_super_resolution_and_deblurring_configs_build_and_train(operator, tmp_path, capsys):
+    cfg = {
+        **GOOD,
+        "data": {"name": "natural", "size": 16, "train": 4, "val": 0, "test": 2},
+        "physics": {"operator": operator},
+        "loss": {"method": "ei", "group": "scale", "stop_gradient": True},
+        "output": {"dir": str(tmp_path / "run")},
+    }
+    path = _write(tmp_path, "c.yaml", cfg)
+    assert main(["check", path, "--no-identify"]) == 0
+    out = capsys.readouterr().out
+    assert f"physics     {operator['name']}" in out and "stop_gradient=True" in out
+    assert main(["train", path]) == 0

@@ -241,3 +241,16 @@ def test_discretize_gives_the_grid_the_theory_judges_on():
     assert torch.equal(rot90.discretize((8, 8))[0], rot90.elements((8, 8)))
     prod, notes = (Rotate(degrees=30) * Flip()).discretize((8, 8))
     assert prod[0].shape[0] == 7 * Flip().order and len(notes) == 1
+
+
+def test_scale_inverse_is_exact_up_to_interpolation_on_smooth_images():
+    t = torch.linspace(-1, 1, 32)
+    x = (torch.cos(2 * t)[:, None] * torch.sin(1.5 * t)[None, :])[None, None].repeat(3, 1, 1, 1)
+    S = Scale(padding="reflection")
+    g = torch.tensor([0.8, 0.9, 1.0])
+    back = S.apply(S.apply(x, g), S.inverse(g))  # zoom out, then in: the centre is all there
+    err = (back - x)[..., 8:24, 8:24].abs().max()
+    assert float(err) < 0.01
+    rough = torch.rand(3, 1, 32, 32, generator=torch.Generator().manual_seed(0))
+    err_rough = S.apply(S.apply(rough, g[:2].repeat(2)[:3]), S.inverse(g[:2].repeat(2)[:3])) - rough
+    assert float(err_rough[..., 8:24, 8:24].abs().max()) > 0.05  # interpolation loses detail

@@ -265,3 +265,34 @@ def test_bad_parameters():
         REILoss("translate")
     with pytest.raises(ValueError, match="width"):
         Noise2SelfLoss(width=1)
+
+
+def test_ei_with_stop_gradient_passes_no_gradient_through_the_target():
+    from selfrecon.groups import Scale
+    from selfrecon.physics import Downsampling, Physics
+
+    physics = Physics(Downsampling(2, img_shape=(1, 8, 8)))
+    theta = torch.nn.Parameter(torch.tensor(1.3))
+
+    def model(t, p):
+        return theta * p.A.pinv(t)
+
+    y = physics.A(torch.rand(2, 1, 8, 8, generator=torch.Generator().manual_seed(0)))
+    sg = EILoss(Scale(values=[0.5]), stop_gradient=True)
+    (g_sg,) = torch.autograd.grad(
+        sg(Step(y, physics, model, torch.Generator().manual_seed(1)))["ei"], theta
+    )
+    # the same term with the target computed beforehand as a constant
+    with torch.no_grad():
+        target, _ = Scale(values=[0.5]).random_apply(
+            model(y, physics), torch.Generator().manual_seed(1)
+        )
+    (g_const,) = torch.autograd.grad(
+        (model(physics.A(target), physics) - target).pow(2).mean(), theta
+    )
+    torch.testing.assert_close(g_sg, g_const)
+    plain = EILoss(Scale(values=[0.5]))
+    (g_plain,) = torch.autograd.grad(
+        plain(Step(y, physics, model, torch.Generator().manual_seed(1)))["ei"], theta
+    )
+    assert not torch.allclose(g_plain, g_sg)  # without it the target's path contributes

@@ -181,3 +181,25 @@ def test_quick_check_out_of_time_is_undetermined():
     ct = Tomography(3, 16)  # generic operator with shifts: all Fourier modes, no time left
     r = quick_check(ct, Shift(), img_shape=(1, 16, 16), time_budget=0.0)
     assert r.verdict == "undetermined" and "time" in r.reason
+
+
+@pytest.mark.parametrize("kind", ["blur", "downsampling"])
+def test_super_resolution_and_deblurring_need_scales_not_shifts(kind):
+    """Scanvic et al. (IEEE TCI 2026): SR and deblurring commute with shifts, so shift-EI cannot
+    learn them; scales can. Blur's A† treats singular values under rcond·σ_max as zero, and so
+    does the report (without that, a Gaussian blur is 'invertible' at 10⁻⁶)."""
+    from selfrecon.groups import Scale, Shift
+    from selfrecon.physics import Blur, Downsampling, Physics
+    from selfrecon.physics.blur import gaussian_kernel
+
+    op = (
+        Blur(gaussian_kernel(1.0), img_shape=(1, 16, 16))
+        if kind == "blur"
+        else Downsampling(2, img_shape=(1, 16, 16))
+    )
+    shift = identifiability(Physics(op), Shift(), time_budget=30)
+    assert shift.verdict == "not identifiable"
+    assert "Scale (9 scales)" in str(shift)
+    assert identifiability(Physics(op), Scale(), recommend=False).verdict == "identifiable"
+    if kind == "blur":
+        assert shift.tol == pytest.approx(op.rcond) and "equivariant" in shift.reason

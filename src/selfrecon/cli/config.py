@@ -328,8 +328,56 @@ class DenoisingOp(_OperatorSection):
         return {"name": "denoising"}
 
 
+class BlurOp(_OperatorSection):
+    """Deblurring: a Gaussian kernel (``sigma`` px) or a motion one (``length``, ``angle``)."""
+
+    name: Literal["blur"]
+    kernel: Literal["gaussian", "motion"] = "gaussian"
+    sigma: Annotated[float, Field(gt=0)] = 1.0
+    length: Annotated[float, Field(gt=0)] = 5.0
+    angle: float = 0.0
+    files_need: ClassVar[tuple[str, ...] | None] = None
+
+    def operator_spec(self, shape, variant=0):
+        from selfrecon.physics.blur import gaussian_kernel, motion_kernel
+
+        k = (
+            gaussian_kernel(self.sigma)
+            if self.kernel == "gaussian"
+            else motion_kernel(self.length, self.angle)
+        )
+        return {"name": "blur", "kernel": k, "img_shape": list(shape)}
+
+
+class DownsamplingOp(_OperatorSection):
+    """Super-resolution: anti-aliased decimation by ``factor`` (box or Gaussian kernel)."""
+
+    name: Literal["downsampling"]
+    factor: Annotated[int, Field(ge=2)] = 2
+    kernel: Literal["box", "gaussian"] = "gaussian"
+    files_need: ClassVar[tuple[str, ...] | None] = None
+
+    def operator_spec(self, shape, variant=0):
+        return {
+            "name": "downsampling",
+            "factor": self.factor,
+            "kernel": self.kernel,
+            "img_shape": list(shape),
+        }
+
+
 Operator = Annotated[
-    Union[InpaintingOp, CSOp, MRIOp, MultiCoilMRIOp, CTOp, LowDoseCTOp, DenoisingOp],  # noqa: UP007
+    Union[  # noqa: UP007
+        InpaintingOp,
+        CSOp,
+        MRIOp,
+        MultiCoilMRIOp,
+        CTOp,
+        LowDoseCTOp,
+        DenoisingOp,
+        BlurOp,
+        DownsamplingOp,
+    ],
     Field(discriminator="name"),
 ]
 OPERATOR_NAMES = (
@@ -341,6 +389,8 @@ OPERATOR_NAMES = (
     "ct",
     "lowdose_ct",
     "denoising",
+    "blur",
+    "downsampling",
 )
 
 
@@ -484,6 +534,7 @@ class LossConfig(_Section):
     unsure_lr: Annotated[float, Field(gt=0)] = 0.02
     gamma: Annotated[float, Field(ge=0)] = 2.0  # Neighbor2Neighbor's regulariser weight
     split_ratio: Annotated[float, Field(gt=0, lt=1)] = 0.4  # SSDU: held-out share ρ
+    stop_gradient: bool = False  # EI: a fixed target T_g sg(x̂) (scale-EI, Scanvic et al.)
     splits: Annotated[int, Field(ge=1)] = 8  # SSDU test-time average
 
     @field_validator("group")

@@ -3,7 +3,7 @@ r"""``build_loss(spec)``: every training method of the library from one plain di
 ``spec["method"]`` names the recipe; the other keys are its settings (all optional)::
 
     mc          MCLoss(mc_weight)
-    ei          MCLoss(mc_weight) + EILoss(group, weight, n_trans)             (Chen et al. 2021)
+    ei          MCLoss(mc_weight) + EILoss(group, weight, n_trans, stop_gradient)  (Chen 2021)
     rei         REILoss(group, weight, n_trans, sure_weight, tau, tau2, probe_fraction,
                 consistency, alpha, noise_model, sigma_init, gain_init, unsure_lr)  (2022)
     sure        SURE(tau, tau2, sure_weight, probe_fraction)
@@ -61,6 +61,7 @@ DEFAULTS: dict[str, object] = {
     "unsure_lr": 0.02,
     "gamma": 2.0,
     "split_ratio": 0.4,
+    "stop_gradient": False,
 }
 
 
@@ -104,7 +105,10 @@ def _operators(ops, method: str):
 
 METHODS: dict[str, Callable[[dict, Sequence | None], Loss]] = {
     "mc": lambda s, ops: MCLoss(s["mc_weight"]),
-    "ei": lambda s, ops: MCLoss(s["mc_weight"]) + EILoss(s["group"], s["weight"], s["n_trans"]),
+    "ei": lambda s, ops: (
+        MCLoss(s["mc_weight"])
+        + EILoss(s["group"], s["weight"], s["n_trans"], stop_gradient=s["stop_gradient"])
+    ),
     "rei": _rei,
     "sure": lambda s, ops: SURE(s["tau"], s["tau2"], s["sure_weight"], s["probe_fraction"]),
     "r2r": lambda s, ops: R2RLoss(s["alpha"], s["sure_weight"]),

@@ -48,24 +48,38 @@ class EILoss(Loss):
 
     Chen, Tachella & Davies, "Equivariant Imaging: Learning Beyond the Range Space", ICCV 2021,
     eq. (5). ``g`` is drawn per image from ``group`` (``n_trans`` copies stacked on the batch, as
-    in the original code); nothing is detached, so gradients flow through both ``x̂`` and ``x₃``.
+    in the original code); nothing is detached, so gradients flow through both ``x̂`` and ``x₃``
+    — unless ``stop_gradient``: then ``x₂ = T_g sg(x̂)`` is a fixed target (and input), and the
+    term trains ``f`` only through ``x₃`` (Scanvic, Davies, Abry & Tachella, "Scale-equivariant
+    imaging: self-supervised learning for image super-resolution and deblurring", IEEE TCI 2026,
+    §III: with scales, letting the gradient reach ``x̂`` through the target lets the network
+    shrink the high frequencies of both sides together).
     Use with :class:`~selfrecon.losses.MCLoss`: ``MCLoss() + EILoss(Shift())``. Cost: one more
     network pass (batch ``n_trans·B``). Term: ``"ei"``.
     """
 
-    def __init__(self, group: Group | str, weight: float = 1.0, n_trans: int = 1):
+    def __init__(
+        self,
+        group: Group | str,
+        weight: float = 1.0,
+        n_trans: int = 1,
+        stop_gradient: bool = False,
+    ):
         super().__init__()
         self.group = build_group(group)
         self.weight = float(weight)
         self.n_trans = _check_n_trans(n_trans)
+        self.stop_gradient = bool(stop_gradient)
 
     def forward(self, step: Step) -> dict[str, Tensor]:
-        x2, _ = self.group.random_apply(step.x_hat, step.generator, self.n_trans)
+        x_hat = step.x_hat.detach() if self.stop_gradient else step.x_hat
+        x2, _ = self.group.random_apply(x_hat, step.generator, self.n_trans)
         x3 = _reconstruct_transformed(step, x2, noisy=False)
         return {"ei": self.weight * mse(x3, x2)}
 
     def extra_repr(self) -> str:
-        return f"group={self.group!r}, weight={self.weight:g}, n_trans={self.n_trans}"
+        sg = ", stop_gradient=True" if self.stop_gradient else ""
+        return f"group={self.group!r}, weight={self.weight:g}, n_trans={self.n_trans}{sg}"
 
 
 class REILoss(Loss):

@@ -204,6 +204,10 @@ class LinearOperator(nn.Module):
     name: str = ""
     measurement_ndim: int = 3
     measurement_space: str = "coefficients"
+    #: relative singular value below which the operator's own pseudo-inverse treats a direction
+    #: as unmeasured (``Blur``/``Downsampling``: their ``rcond``); the identifiability check never
+    #: counts smaller singular values towards the rank
+    rank_tol: float = 0.0
     #: ``A A† = I`` holds exactly (closed-form pseudo-inverse of a full-row-rank or projection
     #: operator): then ``x + A†(y − A x)`` is the projection onto ``{x : A x = y}``.
     exact_pinv: bool = False

@@ -135,6 +135,7 @@ class Blur(LinearOperator):
         if not 0 <= rcond < 1:
             raise ConfigError(f"rcond must be in [0, 1), got {rcond}")
         self.rcond = float(rcond)
+        self.rank_tol = self.rcond
         self._cache: dict = {}
 
     def _check(self, x: Tensor, what: str = "images") -> None:
@@ -262,6 +263,7 @@ class Downsampling(LinearOperator):
             if shape[-2] % f or shape[-1] % f:
                 raise ConfigError(f"image size {shape[-2:]} is not a multiple of the factor {f}")
         self.blur = Blur(kernel, img_shape=img_shape, rcond=rcond)
+        self.rank_tol = self.blur.rcond
         self.in_shape = self.blur.in_shape
 
     @property

@@ -73,6 +73,7 @@ class RealMap:
         real_images: bool | None = None,
     ):
         op = _operator_of(physics)
+        self.rank_tol = float(op.rank_tol)  # what the operator's own A† treats as zero
         self.name = getattr(op, "name", "") or type(op).__name__
         self.is_complex = bool(op.complex_input)
         self.real_images = bool(real_images) if self.is_complex else True

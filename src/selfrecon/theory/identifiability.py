@@ -38,7 +38,7 @@ from dataclasses import dataclass, field, fields
 import torch
 
 from selfrecon.errors import ConfigError
-from selfrecon.groups import Flip, Group, Rotate, Rotate90, Shift
+from selfrecon.groups import Flip, Group, ProductGroup, Rotate, Rotate90, Scale, Shift
 from selfrecon.physics.base import LinearOperator
 from selfrecon.physics.physics import Physics
 from selfrecon.theory._dense import DENSE_MAX_N, dense_spectrum
@@ -138,11 +138,12 @@ class Report:
 # public API
 # ------------------------------------------------------------------------------------------
 def candidate_groups(img_shape: Sequence[int]) -> list[Group]:
-    """The library's groups tried by the recommendation (rotations only for square images)."""
+    """The library's groups tried by the recommendation (rotations and scales only for square
+    images; scales are what super-resolution and deblurring need, which commute with shifts)."""
     h, w = int(img_shape[-2]), int(img_shape[-1])
     groups: list[Group] = [Shift(), Flip()]
     if h == w:
-        groups += [Rotate90(), Rotate90() * Flip(), Rotate()]
+        groups += [Rotate90(), Rotate90() * Flip(), Rotate(), Scale()]
     return groups
 
 
@@ -179,7 +180,8 @@ def identifiability(
         says so in the notes) when a ``T_g`` is not a local resampling.
     tol : float
         Relative singular-value threshold: ``σ_i(stacked) > tol·σ_max`` counts towards the rank
-        (``λ_i(S) > tol²·λ_max``). Widened to ``10·√eps`` for float32 operators, and to ``1e-3`` on
+        (``λ_i(S) > tol²·λ_max``). Widened to ``10·√eps`` for float32 operators, to the
+        operator's ``rank_tol`` (blur, downsampling: the ``rcond`` of their A†), and to ``1e-3`` on
         the matrix-free path, whose Ritz values are accurate to about ``1e-7·λ_max``.
     k : int, optional
         Block size of the matrix-free path (number of smallest eigenvalues computed; default 32).
@@ -218,7 +220,7 @@ def _check(rm: RealMap, group, method, tol, k, generator, deadline) -> Report:
     """Check ``rm`` with ``group`` by one computation path and give the report its verdict."""
     ga = GroupAction(group, rm.sig_shape)
     method = _resolve_method(method, ga, rm.n)
-    tol_eff = max(tol, 10 * math.sqrt(rm.eps))
+    tol_eff = max(tol, 10 * math.sqrt(rm.eps), rm.rank_tol)
     rep = _new_report(rm, ga, method, tol_eff)
     _fill(rep, _spectrum(rm, ga, method, tol_eff, k, generator, deadline))
     _verdict(rep, rm, ga)
@@ -348,11 +350,15 @@ def _verdict(rep: Report, rm: RealMap, ga: GroupAction) -> None:
 
 def _short(group: Group) -> str:
     """Names users type: ``Shift``, ``Rotate90*Flip``, ``Rotate (36 angles)``."""
-    factors = getattr(group, "factors", (group,))
+    # by type: Scale also has an attribute named ``factors`` (its range), which once made the
+    # label "float*float"
+    factors = group.factors if isinstance(group, ProductGroup) else (group,)
     names = [type(f).__name__ for f in factors]
     label = "*".join(names)
     if any(isinstance(f, Rotate) and f.angles is None for f in factors):
         label += " (36 angles)"
+    if any(isinstance(f, Scale) and f.values is None for f in factors):
+        label += " (9 scales)"
     return label
 
 
