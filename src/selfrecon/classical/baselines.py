@@ -142,8 +142,37 @@ class CalibratedDenoiser(nn.Module):
         return {"denoiser": self.denoiser, "grid": self.grid, "output": self.output}
 
 
+class CubicUpsampling(nn.Module):
+    """Cubic-spline interpolation of super-resolution measurements back to the high-resolution
+    grid (``scipy.ndimage.map_coordinates``, order 3, periodic like the operator's blur) — the
+    bicubic upsampling a user already has, aligned with :class:`~selfrecon.physics.Downsampling`'s
+    sampling: low-resolution pixel ``(i, j)`` sits at high-resolution ``(f·i, f·j)`` (a
+    centre-aligned resize such as ``skimage.transform.rescale`` is half a pixel off for ``f = 2``
+    and loses about 1 dB to that shift alone)."""
+
+    def forward(self, y: Tensor, physics) -> Tensor:
+        from scipy.ndimage import map_coordinates
+
+        from selfrecon.physics import Downsampling
+
+        op = physics.operator
+        if not isinstance(op, Downsampling):
+            raise ConfigError(
+                f"cubic upsampling needs downsampling physics; got {type(op).__name__}"
+            )
+        ys, f = _images(y), op.factor
+        h, w = ys.shape[-2:]
+        rows, cols = np.meshgrid(np.arange(h * f) / f, np.arange(w * f) / f, indexing="ij")
+        out = np.empty((*ys.shape[:2], h * f, w * f))
+        for b in range(ys.shape[0]):
+            for c in range(ys.shape[1]):
+                out[b, c] = map_coordinates(ys[b, c], [rows, cols], order=3, mode="grid-wrap")
+        return _back(out, y)
+
+
 #: names the benchmark configs use for these baselines
 BASELINES: dict[str, type[nn.Module]] = {
+    "bicubic": CubicUpsampling,
     "skimage_biharmonic": SkimageBiharmonic,
     "bm3d": BM3D,
     "calibrated": CalibratedDenoiser,
