@@ -217,7 +217,7 @@ def test_every_example_config_checks(path, capsys):
 def test_examples_are_the_init_templates():
     from selfrecon.cli.templates import EXAMPLE_FILES, render
 
-    assert len(EXAMPLE_FILES) == 7
+    assert len(EXAMPLE_FILES) == 8
     for task, name in EXAMPLE_FILES.items():
         assert (EXAMPLES / name).read_text() == render(task), name
 
@@ -691,3 +691,10 @@ def test_super_resolution_and_deblurring_configs_build_and_train(operator, tmp_p
     out = capsys.readouterr().out
     assert f"physics     {operator['name']}" in out and "stop_gradient=True" in out
     assert main(["train", path]) == 0
+
+
+def test_init_tasks_in_the_help_are_the_templates():
+    from selfrecon.cli.main import INIT_TASKS
+    from selfrecon.cli.templates import TASKS
+
+    assert set(INIT_TASKS) == set(TASKS)

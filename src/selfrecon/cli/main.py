@@ -18,7 +18,7 @@ import sys
 from selfrecon import __version__
 
 DEMO_TASKS = ("inpainting", "cs", "mri", "ct", "denoise")
-INIT_TASKS = ("cs", "inpainting", "ct", "mri", "inpainting-poisson", "lowdose-ct", "denoise")
+INIT_TASKS = ("cs", "inpainting", "ct", "mri", "inpainting-poisson", "lowdose-ct", "denoise", "sr")
 
 
 class UsageError(Exception):

@@ -171,6 +171,24 @@ TASKS: dict[str, dict] = {
         "loss": {"method": "n2s", "width": 4, "mode": "interpolate"},
         "train": {"epochs": 10, "lr": 1e-3},
     },
+    "sr": {
+        "title": "Scale-EI, 2x super-resolution of natural images (Scanvic et al., IEEE TCI 2026)",
+        "data": _builtin("natural", size=64, train=128, val=8, test=24, channels=1),
+        "physics": {
+            "operator": {"name": "downsampling", "factor": 2, "kernel": "gaussian"},
+            "noise": {"name": "none"},
+        },
+        # benchmarks/RESULTS.md, sr: +0.35 dB over supervised training at 300 steps, +1.5 over TV
+        "model": {"name": "unet", "width": 16, "depth": 3, "init": "pinv", "zero_init_last": True},
+        "loss": {
+            "method": "ei",
+            "group": "scale",
+            "weight": 1.0,
+            "n_trans": 1,
+            "stop_gradient": True,
+        },  # fmt: skip
+        "train": {"epochs": 10, "lr": 1e-3, "batch_size": 4},
+    },
 }
 
 EXAMPLE_FILES = {
@@ -181,6 +199,7 @@ EXAMPLE_FILES = {
     "inpainting-poisson": "rei_inpainting_poisson.yaml",
     "lowdose-ct": "rei_lowdose_ct.yaml",
     "denoise": "n2s_denoising.yaml",
+    "sr": "ei_super_resolution.yaml",
 }
 
 _SECTION_DOC = {
@@ -203,7 +222,8 @@ _DOC = {
     ("data", "test"): "held-out test images for `selfrecon eval`",
     ("data", "seed"): "seeds the image draws and the simulated noise",
     ("physics", "operator"): "A",
-    ("operator", "name"): "inpainting | cs | mri | tomography | lowdose_ct | denoising",
+    ("operator", "name"): "inpainting | cs | mri | multicoil_mri | tomography | lowdose_ct | "
+    "denoising | blur | downsampling",
     ("operator", "rate"): "fraction of pixels KEPT (0.7 = 30% missing)",
     ("operator", "m"): "number of measurements (n/m = compression)",
     ("operator", "seed"): "seeds the random mask/matrix (the same seed gives the same A)",
@@ -243,6 +263,9 @@ _DOC = {
         "loss",
         "method",
     ): "mc | ei | rei | sure | r2r | unsure | n2s | n2n | ssdu | moi | moei | morei | supervised",
+    ("operator", "factor"): "decimation factor (super-resolution ×factor)",
+    ("operator", "kernel"): "anti-aliasing kernel: box | gaussian",
+    ("loss", "stop_gradient"): "fixed target T_g sg(x̂) in the EI term (scale-EI for SR/deblur)",
     ("loss", "consistency"): "REI's risk estimate: sure | r2r (one pass, the cost of EI) | "
     "unsure (the noise level learned, not given)",
     ("loss", "group"): "shift | rotate90 | flip | rotate | scale | products like rotate90*flip; "
