@@ -217,7 +217,7 @@ def test_every_example_config_checks(path, capsys):
 def test_examples_are_the_init_templates():
     from selfrecon.cli.templates import EXAMPLE_FILES, render
 
-    assert len(EXAMPLE_FILES) == 8
+    assert len(EXAMPLE_FILES) == 9
     for task, name in EXAMPLE_FILES.items():
         assert (EXAMPLES / name).read_text() == render(task), name
 

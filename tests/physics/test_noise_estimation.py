@@ -178,3 +178,15 @@ def test_config_estimator_names_match_the_library():
     from selfrecon.cli.config import NOISE_ESTIMATORS
 
     assert set(NOISE_ESTIMATORS) == {m for ms in ESTIMATORS.values() for m in ms}
+
+
+def test_per_image_masks_are_respected_by_the_calibrated_estimate():
+    x = _images("brain-mri", n=8)
+    masks = torch.cat([_mri(64).update(sigma=torch.tensor(0.1)).operator.mask] * 4
+                      + [build_physics({"kind": "linear", "noise": {"name": "gaussian", "sigma": 0.1},
+                                        "operator": {"name": "mri", "img_shape": [64, 64],
+                                                     "acceleration": 4.0, "seed": 1}}).operator.mask] * 4)  # fmt: skip
+    physics = _mri(64).update(mask=masks)
+    y = physics.measure(physics.prepare_image(x), _g(1))
+    noise = estimate_noise(y, physics, generator=_g(2), n_boot=20)
+    assert abs(float(noise.sigma) / 0.1 - 1) < 0.10

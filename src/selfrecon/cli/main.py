@@ -18,7 +18,17 @@ import sys
 from selfrecon import __version__
 
 DEMO_TASKS = ("inpainting", "cs", "mri", "ct", "denoise")
-INIT_TASKS = ("cs", "inpainting", "ct", "mri", "inpainting-poisson", "lowdose-ct", "denoise", "sr")
+INIT_TASKS = (
+    "cs",
+    "inpainting",
+    "ct",
+    "mri",
+    "inpainting-poisson",
+    "lowdose-ct",
+    "denoise",
+    "mri-multi",
+    "sr",
+)
 
 
 class UsageError(Exception):

@@ -171,6 +171,38 @@ TASKS: dict[str, dict] = {
         "loss": {"method": "n2s", "width": 4, "mode": "interpolate"},
         "train": {"epochs": 10, "lr": 1e-3},
     },
+    "mri-multi": {
+        "title": "MO-EI, MRI 6x Cartesian with a different mask per scan (SSIBench scenario 1)",
+        "data": _builtin("brain-mri", size=64, train=64, val=8, test=16),
+        "physics": {
+            "operator": {
+                "name": "mri",
+                "acceleration": 6.0,
+                "center_fraction": 0.08,
+                "pattern": "random",
+                "seed": 0,
+                "masks": 72,
+            },
+            "noise": {"name": "none"},
+        },
+        # benchmarks/RESULTS.md, mri_study and mri_splitting: MO-EI ≥ EI by 0.3 dB here
+        "model": {
+            "name": "unet",
+            "width": 16,
+            "depth": 3,
+            "init": "pinv",
+            "dc": "projection",
+            "zero_init_last": True,
+        },  # fmt: skip
+        "loss": {
+            "method": "moei",
+            "group": "rotate",
+            "weight": 1.0,
+            "moi_weight": 1.0,
+            "n_trans": 1,
+        },  # fmt: skip
+        "train": {"epochs": 10, "lr": 2e-3, "batch_size": 4},
+    },
     "sr": {
         "title": "Scale-EI, 2x super-resolution of natural images (Scanvic et al., IEEE TCI 2026)",
         "data": _builtin("natural", size=64, train=128, val=8, test=24, channels=1),
@@ -199,6 +231,7 @@ EXAMPLE_FILES = {
     "inpainting-poisson": "rei_inpainting_poisson.yaml",
     "lowdose-ct": "rei_lowdose_ct.yaml",
     "denoise": "n2s_denoising.yaml",
+    "mri-multi": "moei_mri_per_image_masks.yaml",
     "sr": "ei_super_resolution.yaml",
 }
 

@@ -304,16 +304,17 @@ def _pinv_blocks(y: Tensor, physics, gen: torch.Generator):
     """Blocks of ``A†y`` and the calibration ``σ(A†y)/σ(A†n)`` of the estimator on unit noise."""
     A = physics.A if isinstance(physics, Physics) else physics
     mask = A.measured_mask
-    shape = (y.shape[0] * CALIBRATION_DRAWS, *y.shape[1:])
-    if y.is_complex():
-        n = torch.view_as_complex(torch.randn((*shape, 2), generator=gen, dtype=y.real.dtype))
-    else:
-        n = torch.randn(shape, generator=gen, dtype=y.dtype)
-    if mask is not None:
-        n = n * (mask != 0)
+    draws = []
+    for _ in range(CALIBRATION_DRAWS):  # one batch like y per draw: per-image masks line up
+        if y.is_complex():
+            shape = (*y.shape, 2)
+            n = torch.view_as_complex(torch.randn(shape, generator=gen, dtype=y.real.dtype))
+        else:
+            n = torch.randn(y.shape, generator=gen, dtype=y.dtype)
+        draws.append(n if mask is None else n * (mask != 0))
     with torch.no_grad():
         x0 = A.pinv(y)
-        xn = torch.cat([A.pinv(t) for t in n.split(y.shape[0])])
+        xn = torch.cat([A.pinv(n) for n in draws])
     v, cnt, m = _blocks(x0, None, "image")
     vn, cn, mn = _blocks(xn, None, "image")
     unit = _fit(vn, cn, mn, "gaussian")["sigma"]
