@@ -182,10 +182,14 @@ def test_config_estimator_names_match_the_library():
 
 def test_per_image_masks_are_respected_by_the_calibrated_estimate():
     x = _images("brain-mri", n=8)
-    masks = torch.cat([_mri(64).update(sigma=torch.tensor(0.1)).operator.mask] * 4
-                      + [build_physics({"kind": "linear", "noise": {"name": "gaussian", "sigma": 0.1},
-                                        "operator": {"name": "mri", "img_shape": [64, 64],
-                                                     "acceleration": 4.0, "seed": 1}}).operator.mask] * 4)  # fmt: skip
+    other = build_physics(
+        {
+            "kind": "linear",
+            "operator": {"name": "mri", "img_shape": [64, 64], "acceleration": 4.0, "seed": 1},
+            "noise": {"name": "gaussian", "sigma": 0.1},
+        }
+    )
+    masks = torch.cat([_mri(64).operator.mask] * 4 + [other.operator.mask] * 4)
     physics = _mri(64).update(mask=masks)
     y = physics.measure(physics.prepare_image(x), _g(1))
     noise = estimate_noise(y, physics, generator=_g(2), n_boot=20)
