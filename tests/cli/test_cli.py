@@ -698,3 +698,11 @@ def test_init_tasks_in_the_help_are_the_templates():
     from selfrecon.cli.templates import TASKS
 
     assert set(INIT_TASKS) == set(TASKS)
+
+
+def test_noise_parameters_in_the_schema_match_the_library():
+    """The schema keeps its own copy (validating a config imports no torch): kept in sync."""
+    from selfrecon.cli.config import _NOISE_NEEDS
+    from selfrecon.physics.noise import NOISE_PARAMS
+
+    assert _NOISE_NEEDS == NOISE_PARAMS

@@ -90,19 +90,17 @@ def estimate_level(
 
 
 def estimable(physics) -> str | None:
-    """The noise family :func:`estimate_level` can estimate for ``physics``, or ``None``."""
+    """The noise family :func:`estimate_level` can estimate for ``physics``, or ``None``
+    (the library's rule, :func:`selfrecon.physics.noise_estimation.refusal`)."""
     from selfrecon.physics import Physics
+    from selfrecon.physics.noise_estimation import ESTIMATORS, refusal
 
     if type(physics) is not Physics:
         return None  # nonlinear physics: the noise acts before the nonlinearity (CT counts)
     name = physics.noise.name if physics.noise is not None else "gaussian"
-    if physics.operator.measurement_space == "coefficients":
-        return None  # no noise-only part in y: see selfrecon.physics.noise_estimation
-    if name == "gaussian":
-        return name
-    if name in ("poisson", "poisson_gaussian") and physics.operator.measurement_space == "image":
-        return name
-    return None
+    if name not in ESTIMATORS or refusal(name, physics.operator.measurement_space) is not None:
+        return None
+    return name
 
 
 def _estimated_physics(cfg: Config, physics, train: Dataset):
@@ -115,7 +113,9 @@ def _estimated_physics(cfg: Config, physics, train: Dataset):
         if cfg.data.source == "builtin" and cfg.data.noise is not None:  # simulated ≠ assumed
             return with_noise(physics, build_noise(noise_cfg.spec())), None
         return physics, None
-    if noise_cfg.name not in ("gaussian", "poisson", "poisson_gaussian"):
+    from selfrecon.physics.noise_estimation import ESTIMATORS
+
+    if noise_cfg.name not in ESTIMATORS:
         raise ConfigError(
             f"physics.noise {noise_cfg.name!r} levels cannot be estimated; give them as numbers"
         )
@@ -333,6 +333,7 @@ def loss_of(cfg: Config, exp: Experiment) -> nn.Module:
     that the method suits the experiment's measurements."""
     from selfrecon import losses as L
     from selfrecon.losses.r2r import R2R_NOISES
+    from selfrecon.losses.unsure import UNSURE_NOISES
     from selfrecon.physics import Denoising
 
     lc = cfg.loss
@@ -351,7 +352,7 @@ def loss_of(cfg: Config, exp: Experiment) -> nn.Module:
             f"R2R splits {', '.join(R2R_NOISES)} noise, not {noise.name!r}; use "
             "loss.consistency sure"
         )
-    if uses == "unsure" and noise.name not in ("gaussian", "poisson", "poisson_gaussian"):
+    if uses == "unsure" and noise.name not in UNSURE_NOISES:
         raise ConfigError(f"UNSURE learns gaussian/poisson levels, not {noise.name!r} noise")
     y = exp.train[0]["y"]
     if method == "n2n" and not isinstance(exp.physics.operator, Denoising):

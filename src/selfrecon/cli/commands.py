@@ -68,14 +68,8 @@ def _describe_physics(physics) -> str:
     extra = getattr(op, "extra_repr", lambda: "")()
     if extra:
         parts.append(f"({extra})")
-    noise = spec.get("noise")
-    if noise:
-        vals = ", ".join(
-            f"{k}={float(v):g}" for k, v in noise.items() if k != "name" and _scalarish(v)
-        )
-        parts.append(f"noise {noise.get('name')}({vals})")
-    else:
-        parts.append("noiseless")
+    noise = _describe_noise(physics.noise)
+    parts.append(noise if physics.noise is None else f"noise {noise}")
     if spec.get("kind") not in (None, "linear"):
         parts.insert(0, f"[{spec['kind']}]")
     return " ".join(parts)
@@ -203,6 +197,7 @@ def _noise_lines(cfg: Config, exp) -> list[str]:
 
 
 def _describe_noise(noise) -> str:
+    """``gaussian(sigma=0.1)`` (scalar levels only), or ``noiseless``."""
     if noise is None:
         return "noiseless"
     vals = ", ".join(

@@ -44,19 +44,20 @@ def neighbor_subsample(
             f"Neighbor2Neighbor needs real images (B, C, H, W) with even H and W, got shape "
             f"{tuple(y.shape)}; crop or pad the images to an even size"
         )
-    b, c, h, w = y.shape
-    cells = y.reshape(b, c, h // 2, 2, w // 2, 2).permute(0, 1, 2, 4, 3, 5).reshape(b, c, -1, 4)
     dev = generator.device if generator is not None else y.device
-    shape = (b, 1, cells.shape[2])
+    shape = (y.shape[0], 1, (y.shape[-2] // 2) * (y.shape[-1] // 2))
     first = torch.randint(0, 4, shape, generator=generator, device=dev).to(y.device)
     pick = torch.randint(0, 2, shape, generator=generator, device=dev).to(y.device)
     second = _NEIGHBOURS.to(y.device)[first, pick]
+    return _gather(y, first), _gather(y, second), (first, second)
 
-    def gather(idx: Tensor) -> Tensor:
-        out = cells.gather(3, idx.expand(b, c, -1)[..., None])[..., 0]
-        return out.reshape(b, c, h // 2, w // 2)
 
-    return gather(first), gather(second), (first, second)
+def _gather(t: Tensor, idx: Tensor) -> Tensor:
+    """The pixel ``idx`` (``0..3``, per image and cell) of every ``2×2`` cell of ``t``:
+    a ``(B, C, H/2, W/2)`` image (one index for all channels)."""
+    b, c, h, w = t.shape
+    cells = t.reshape(b, c, h // 2, 2, w // 2, 2).permute(0, 1, 2, 4, 3, 5).reshape(b, c, -1, 4)
+    return cells.gather(3, idx.expand(b, c, -1)[..., None])[..., 0].reshape(b, c, h // 2, w // 2)
 
 
 class Neighbor2NeighborLoss(Loss):
@@ -81,15 +82,8 @@ class Neighbor2NeighborLoss(Loss):
         out = step.reconstruct([y1], physics)[0]
         with torch.no_grad():  # the paper's stop-gradient on f(y)
             full = step.reconstruct([step.y], physics)[0]
-        b, c, h, w = full.shape
-        cells = full.reshape(b, c, h // 2, 2, w // 2, 2).permute(0, 1, 2, 4, 3, 5)
-        cells = cells.reshape(b, c, -1, 4)
-
-        def gather(idx: Tensor) -> Tensor:
-            return cells.gather(3, idx.expand(b, c, -1)[..., None])[..., 0].reshape(y1.shape)
-
         diff = out - y2
-        reg = (diff - (gather(first) - gather(second))).pow(2).mean()
+        reg = (diff - (_gather(full, first) - _gather(full, second))).pow(2).mean()
         return {"n2n": self.weight * diff.pow(2).mean(), "n2n_reg": self.weight * self.gamma * reg}
 
     def extra_repr(self) -> str:

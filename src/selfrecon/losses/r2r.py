@@ -93,6 +93,18 @@ def _binomial_split(n_trials: int, n2: int, k: Tensor, generator) -> Tensor:
     return out
 
 
+def _binomial_sizes(n: int, a: float) -> tuple[int, int]:
+    """``(N₁, N₂)``: the trials of the input and of the target copy, ``N₁ = round(N/(1 + α²))``."""
+    n1 = round(n / (1 + a * a))
+    n2 = n - n1
+    if n1 < 1 or n2 < 1:
+        raise ConfigError(
+            f"binomial R2R with {n} trials and alpha={a:g} leaves an empty split "
+            f"(N₁ = {n1}, N₂ = {n2}); use more trials or an alpha nearer 1"
+        )
+    return n1, n2
+
+
 def recorrupt(
     y: Tensor,
     noise: NoiseModel,
@@ -133,13 +145,7 @@ def recorrupt(
     if trials.dim() > 0 and trials.numel() > 1:
         raise ConfigError("binomial R2R needs one number of trials for the whole batch")
     n = int(trials.reshape(-1)[0])
-    n1 = round(n / (1 + a * a))
-    n2 = n - n1
-    if n1 < 1 or n2 < 1:
-        raise ConfigError(
-            f"binomial R2R with {n} trials and alpha={a:g} leaves an empty split "
-            f"(N₁ = {n1}, N₂ = {n2}); use more trials or an alpha nearer 1"
-        )
+    n1, n2 = _binomial_sizes(n, a)
     k = torch.round(y.detach().clamp(0, 1) * n)
     omega = _binomial_split(n, n2, k, generator)
     return (y * n - omega) / n1, omega / n2
@@ -162,8 +168,7 @@ def r2r_constant(u: Tensor, noise: NoiseModel, alpha: float, mask: Tensor | None
         ell = per_sample(noise.looks, ur)
         per = ur.clamp_min(0) ** 2 / (ell - ell / (1 + a * a)) * w
     else:
-        n = int(noise.trials.reshape(-1)[0])
-        n2 = n - round(n / (1 + a * a))
+        _, n2 = _binomial_sizes(int(noise.trials.reshape(-1)[0]), a)
         uc = ur.clamp(0, 1)
         per = uc * (1 - uc) / n2 * w
     return per.flatten(1).mean(1)

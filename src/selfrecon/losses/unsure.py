@@ -45,9 +45,10 @@ from selfrecon.errors import ConfigError
 from selfrecon.losses.step import Step
 from selfrecon.losses.sure import SURE, _gaussian, _rademacher, _sum
 
-__all__ = ["UNSURE"]
+__all__ = ["UNSURE", "UNSURE_NOISES"]
 
-_MODELS = ("gaussian", "poisson", "poisson_gaussian")
+#: the noise families whose level UNSURE learns
+UNSURE_NOISES = ("gaussian", "poisson", "poisson_gaussian")
 #: the default finite-difference step, as a fraction of the learned noise standard deviation
 TAU_FRACTION = 0.1
 
@@ -98,8 +99,10 @@ class UNSURE(SURE):
     ):
         super().__init__(tau=tau or 1.0, weight=weight, probe_fraction=probe_fraction)
         self.relative_tau = tau is None
-        if model not in _MODELS:
-            raise ConfigError(f"UNSURE noise model must be one of {list(_MODELS)}, got {model!r}")
+        if model not in UNSURE_NOISES:
+            raise ConfigError(
+                f"UNSURE noise model must be one of {list(UNSURE_NOISES)}, got {model!r}"
+            )
         if not 0 <= float(momentum) < 1:
             raise ConfigError(f"UNSURE momentum must lie in [0, 1), got {momentum}")
         self.model = model

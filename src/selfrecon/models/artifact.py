@@ -19,7 +19,7 @@ from torch import Tensor, nn
 from selfrecon.errors import ConfigError
 from selfrecon.models.solvers import SOLVERS
 
-__all__ = ["ArtifactRemoval", "build_solver", "DC_MODES"]
+__all__ = ["ArtifactRemoval", "build_solver", "solver_spec", "DC_MODES"]
 
 DC_MODES = ("none", "projection", "proximal")
 
@@ -38,6 +38,13 @@ def build_solver(spec: str | dict | nn.Module) -> nn.Module:
         return SOLVERS[name](**spec)
     except TypeError as err:
         raise ConfigError(f"initial reconstruction {name!r}: {err}") from None
+
+
+def solver_spec(solver: nn.Module) -> str | dict:
+    """Inverse of :func:`build_solver`: a solver's name, or ``{"name", **parameters}``."""
+    name = next(k for k, v in SOLVERS.items() if type(solver) is v)
+    cfg = solver.config()
+    return {"name": name, **cfg} if cfg else name
 
 
 class ArtifactRemoval(nn.Module):
@@ -98,9 +105,7 @@ class ArtifactRemoval(nn.Module):
     @property
     def init(self) -> str | dict:
         """The initial reconstruction's name (``"pinv"``) or spec (solvers with parameters)."""
-        name = next(k for k, v in SOLVERS.items() if type(self.initial) is v)
-        cfg = self.initial.config()
-        return {"name": name, **cfg} if cfg else name
+        return solver_spec(self.initial)
 
     def linear(self, y: Tensor, physics) -> Tensor:
         """The backbone's input ``x₀(y)`` in network layout."""

@@ -23,8 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from selfrecon.errors import ConfigError
-from selfrecon.models.artifact import build_solver
-from selfrecon.models.solvers import SOLVERS
+from selfrecon.models.artifact import build_solver, solver_spec
 from selfrecon.physics.base import conjugate_gradient
 
 __all__ = ["MoDL"]
@@ -97,9 +96,7 @@ class MoDL(nn.Module):
 
     @property
     def init(self) -> str | dict:
-        name = next(k for k, v in SOLVERS.items() if type(self.initial) is v)
-        cfg = self.initial.config()
-        return {"name": name, **cfg} if cfg else name
+        return solver_spec(self.initial)
 
     def config(self) -> dict:
         from selfrecon.models.base import model_spec

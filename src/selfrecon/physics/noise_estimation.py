@@ -74,7 +74,7 @@ from selfrecon.physics.base import LinearOperator
 from selfrecon.physics.noise import NoiseModel, build_noise
 from selfrecon.physics.physics import Physics
 
-__all__ = ["estimate_noise", "NoiseEstimate", "ESTIMATORS", "BLOCK", "KEEP"]
+__all__ = ["estimate_noise", "NoiseEstimate", "ESTIMATORS", "BLOCK", "KEEP", "refusal"]
 
 #: block side, in detail coefficients (12 × 12 pixels for image-like data)
 BLOCK = 6
@@ -213,6 +213,24 @@ def _block_estimate(y, physics, op, model, method, level, n_boot, gen) -> NoiseE
     return NoiseEstimate(model, values, ci, method, level, int(v.size), note)
 
 
+def refusal(model: str, space: str, complex_data: bool = False, method: str = "auto") -> str | None:
+    """Why ``model`` noise cannot be estimated from measurements of ``space`` with ``method``
+    (a one-line message naming what to do instead), or ``None`` when it can. The one rule both
+    :func:`estimate_noise` and ``selfrecon check`` follow."""
+    if model != "gaussian" and (space != "image" or complex_data):
+        return (
+            f"{model} noise can be estimated from image-like real measurements only (denoising, "
+            f"inpainting, blur, sinograms); this operator's are {space!r}. Give the gain instead"
+        )
+    if method == "auto" and space == "coefficients":
+        return (
+            "the noise level of these measurements cannot be told from the signal (every y is "
+            "A x for some image x when A has fewer rows than unknowns): give physics.noise "
+            "sigma, or learn it with UNSURE (loss.consistency: unsure)"
+        )
+    return None
+
+
 def _resolve_method(model: str, method: str, level: float, space: str, y: Tensor) -> str:
     """The estimator to use (``auto`` resolved by the measurement space), after the checks."""
     if model not in ESTIMATORS:
@@ -226,17 +244,9 @@ def _resolve_method(model: str, method: str, level: float, space: str, y: Tensor
         )
     if not 0 < level < 1:
         raise ConfigError(f"the confidence level must lie in (0, 1), got {level}")
-    if model != "gaussian" and (space != "image" or y.is_complex()):
-        raise ConfigError(
-            f"{model} noise can be estimated from image-like real measurements only (denoising, "
-            f"inpainting, blur, sinograms); this operator's are {space!r}. Give the gain instead"
-        )
-    if method == "auto" and space == "coefficients":
-        raise ConfigError(
-            "the noise level of these measurements cannot be told from the signal (every y is "
-            "A x for some image x when A has fewer rows than unknowns): give physics.noise "
-            "sigma, or learn it with UNSURE (loss.consistency: unsure)"
-        )
+    why = refusal(model, space, y.is_complex(), method)
+    if why is not None:
+        raise ConfigError(why)
     if method == "auto":
         return ("blocks" if space == "image" else "pinv") if model == "gaussian" else "nlf"
     return method
